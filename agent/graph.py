@@ -74,6 +74,11 @@ def dialogue_of(state: TurnState) -> list[Utterance]:
 def load_context(state: TurnState, runtime: Ctx) -> dict:
     t0 = time.perf_counter()
     ctx = runtime.context
+    if state.get("persist") is False:  # a dry run brings its own context
+        traits = state["character"].traits
+        prev = ctx.transition.baseline(traits) if ctx.transition is not None else VAD()
+        return {"agent_vad_prev": state.get("agent_vad_prev") or prev,
+                "timings_ms": _timed(state, "load_context", t0)}
     session = ctx.store.get_session(state["session_id"])
     character = ctx.store.get_character(session.character_id)
     turns = ctx.store.list_turns(session.id, last=ctx.settings.llm.max_context_messages)
@@ -212,11 +217,13 @@ def remember(state: TurnState, runtime: Ctx) -> dict:
     ctx = runtime.context
     result = turn_result(state)
     memories: list[MemoryUnit] = []
-    if ctx.memory_writer is not None and not state["safety"].risk:
+    if ctx.memory_writer is not None and not state["safety"].risk and state.get("persist", True):
         memories = ctx.memory_writer.exchange_memories(state["character"].id, state["user_id"],
                                                        state["user_text"], result.reply,
                                                        emotion=state.get("emotion"),
                                                        encoding=state.get("encoding"))
+    if state.get("persist") is False:
+        return {}
     stored = ctx.store.commit_turn(result, agent_vad=state.get("agent_vad"), memories=memories)
     return {"turn_index": stored.turn_index}
 

@@ -41,6 +41,8 @@ class LLMSettings(BaseModel):
     top_p: float = 0.9
     max_context_messages: int = 12
     """How many recent messages of the conversation go into the prompt."""
+    max_message_chars: int = 4000
+    """Longer user messages are refused with a clear error (``agent.messages.InvalidMessage``)."""
     model_dir: Path | None = None
     """Hugging Face folder of the embedded model; default: converted once into ``home/models``."""
     threads: int | None = None
@@ -53,6 +55,7 @@ class StoreSettings(BaseModel):
 
 
 class MemorySettings(BaseModel):
+    enabled: bool = True
     strategy: Literal["semantic", "combination", "sequential"] = "combination"
     k: int = 4
     emotion_weight: float = 0.3
@@ -63,6 +66,7 @@ class MemorySettings(BaseModel):
 
 
 class PerceptionSettings(BaseModel):
+    enabled: bool = True
     top_k: int = 3
     cause: bool = True
 

@@ -22,6 +22,8 @@ class TurnState(TypedDict, total=False):
     """Builder override: use this ESConv strategy for the reply."""
     forbidden_strategies: tuple[str, ...]
     """Builder override: never use these strategies."""
+    persist: bool
+    """False for a dry run (``Agent.respond``): the context comes with the input, nothing is stored."""
 
     # -- load_context ----------------------------------------------------------------------------
     user_id: str

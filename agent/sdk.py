@@ -169,7 +169,9 @@ class Agent:
     # -- internals -----------------------------------------------------------------------------
     def _input(self, session_id: str, text: str, strategy: str | None, forbid: Sequence[str]) -> TurnState:
         cleaned = clean_message(text, max_chars=self.settings.llm.max_message_chars)
-        self.store.get_session(session_id)  # fail fast, before any work, on an unknown session
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError(f"session_id must be a non-empty string, got {session_id!r}")
+        # An unknown session fails in load_context (NotFound), before any model runs.
         return {"session_id": session_id, "user_text": cleaned,
                 "forced_strategy": normalise_strategy(strategy) if strategy else None,
                 "forbidden_strategies": tuple(normalise_strategy(s) for s in forbid)}

@@ -28,7 +28,7 @@ from agent.planner.strategies import normalise_strategy
 from agent.records import Character, MemoryUnit, SessionInfo, TurnResult, Utterance
 from agent.settings import Settings
 from agent.state import TurnState
-from agent.store.base import Store
+from agent.store.base import NotFound, Store
 
 Event = dict[str, Any]
 """A stream event: ``{"type": "token", "text": ...}``, ``{"type": "emotion", ...}``, ...,
@@ -63,21 +63,30 @@ class Agent:
 
     # -- characters, memories and sessions -----------------------------------------------------
     def create_character(self, character: Character | dict | str | Path) -> Character:
-        """Create (or update, by id) a character from a record, a dict or a YAML/JSON card file.
-        A card's experiences become the character's memories."""
-        experiences: list[dict] = []
+        """Create a character from a record, a card dict or a YAML/JSON card file; a character
+        with the same name is updated in place. The profile and a card's facts and experiences
+        become the character's memories (duplicates are skipped, so re-creating is harmless)."""
+        from dataclasses import replace
+
+        units: list[MemoryUnit] = []
         if isinstance(character, (str, Path)):
             from memory.cards import load_card
 
-            character, experiences = load_card(character)
+            character, units = load_card(character)
         elif isinstance(character, dict):
-            experiences = list(character.get("experiences") or [])
-            character = Character.from_dict(character)
+            from memory.cards import parse_card
+
+            character, units = parse_card(character, source="character dict")
+        if character.id is None:
+            try:
+                character = replace(character, id=self.store.get_character(character.name).id)
+            except NotFound:
+                pass
         saved = self.store.save_character(character)
         if self.context.memory is not None:
             self.context.memory.add_profile(saved)
-            for exp in experiences:
-                self.add_memory(saved.id, exp["text"], kind="experience", emotion=exp.get("emotion"))
+            if units:
+                self.context.memory.add(saved.id, units)
         return saved
 
     def get_character(self, id_or_name: str) -> Character:

@@ -87,3 +87,48 @@ class WordGate:
 
     def check_reply(self, reply, dialogue):
         return SafetyVerdict(risk="FORBIDDEN" in reply, category="output" if "FORBIDDEN" in reply else None)
+
+
+class WordOverlapMemory:
+    """Character memory kept in the store, recalled by shared words (for the demo's tests).
+
+    Implements what ``Agent.create_character``/``add_memory`` and the graph's recall and remember
+    nodes call; no embeddings, no index.
+    """
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def add_profile(self, character) -> list:
+        return []
+
+    def add(self, character_id, memories, *, kind="experience", emotion=None, user_id=None):
+        from agent.records import MemoryUnit
+
+        if isinstance(memories, (str, MemoryUnit)):
+            memories = [memories]
+        known = {m.text for m in self.store.list_memories(character_id)}
+        units = []
+        for m in memories:
+            unit = m if isinstance(m, MemoryUnit) else MemoryUnit(character_id, kind, m, emotion=emotion,
+                                                                  user_id=user_id)
+            unit = MemoryUnit(character_id, unit.kind, unit.text, emotion=unit.emotion, user_id=unit.user_id)
+            if unit.text not in known:
+                known.add(unit.text)
+                units.append(unit)
+        return self.store.add_memories(units) if units else []
+
+    def recall(self, character_id, user_id, query, *, emotion=None, encoding=None, k=4):
+        from agent.records import RecalledMemory
+
+        words = set(query.lower().split())
+        scored = []
+        for m in self.store.list_memories(character_id, user_id=user_id):
+            overlap = len(words & set(m.text.lower().split())) / (len(words) or 1)
+            if overlap > 0:
+                scored.append(RecalledMemory(id=m.id, kind=m.kind, text=m.text, emotion=m.emotion,
+                                             score=overlap, semantic_score=overlap))
+        return sorted(scored, key=lambda r: -r.score)[:k]
+
+    def exchange_memories(self, character_id, user_id, user_text, reply, *, emotion=None, encoding=None):
+        return []

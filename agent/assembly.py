@@ -45,7 +45,7 @@ def build_context(settings: Settings, *, chat_model: ChatModel | None = None, st
     if planner is _UNSET:
         planner = _planner(settings, chat_model)
     if safety is _UNSET:
-        safety = _safety(settings) if settings.safety.enabled else None
+        safety = _safety(settings, encoder) if settings.safety.enabled else None
 
     return TurnContext(store=store, generator=ResponseGenerator.from_settings(chat_model, settings),
                        settings=settings, encoder=encoder, detector=detector,
@@ -54,9 +54,12 @@ def build_context(settings: Settings, *, chat_model: ChatModel | None = None, st
 
 
 def _encoder():
-    from agent.perception.encoder import MiniLMTurnEncoder
+    # The split encoder runs MiniLM's lower layers once per utterance: its states feed the
+    # detector's fine-tuned top layer, and the stock top layer gives the sentence vector that
+    # memory, planner, transition and the safety model share.
+    from agent.perception.encoder import SplitTurnEncoder
 
-    return MiniLMTurnEncoder()
+    return SplitTurnEncoder()
 
 
 def _detector():
@@ -93,7 +96,7 @@ def _planner(settings: Settings, chat_model: ChatModel):
     return load_planner(settings.planner.kind, chat_model=chat_model, settings=settings)
 
 
-def _safety(settings: Settings):
+def _safety(settings: Settings, encoder: Any):
     from agent.safety import load_safety_gate
 
-    return load_safety_gate(settings)
+    return load_safety_gate(settings, encoder=encoder)

@@ -17,7 +17,8 @@ whole or not at all.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,11 @@ from agent.settings import Settings
 from agent.state import TurnState
 from agent.store.base import NotFound, Store
 
+logger = logging.getLogger(__name__)
+
+CrisisHook = Callable[[TurnResult], Any]
+"""Called with the stored result of a turn the crisis gate answered."""
+
 Event = dict[str, Any]
 """A stream event: ``{"type": "token", "text": ...}``, ``{"type": "emotion", ...}``, ...,
 and last ``{"type": "done", "result": TurnResult}``."""
@@ -38,24 +44,34 @@ and last ``{"type": "done", "result": TurnResult}``."""
 class Agent:
     """An empathetic agent over a store, an LLM and the perception/memory/planning components."""
 
-    def __init__(self, context: TurnContext) -> None:
+    def __init__(self, context: TurnContext, *, on_crisis: Sequence[CrisisHook] = ()) -> None:
         self.context = context
         self.settings = context.settings
         self.store = context.store
         self._graph = build_graph()
         self._agraph = build_graph(asynchronous=True)
+        self._crisis_hooks: list[CrisisHook] = list(on_crisis)
+
+    def on_crisis(self, hook: CrisisHook) -> CrisisHook:
+        """Call ``hook(result)`` after every turn the crisis gate answered (the turn is already
+        stored and flagged). Usable as a decorator. A failing hook is logged, never raised: the
+        person in crisis still gets the reply."""
+        self._crisis_hooks.append(hook)
+        return hook
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, chat_model: ChatModel | None = None,
-                      store: Store | None = None, **components: Any) -> "Agent":
+                      store: Store | None = None, on_crisis: Sequence[CrisisHook] = (),
+                      **components: Any) -> "Agent":
         """Build the agent the settings describe. ``chat_model`` and ``store`` replace the
         configured backends; keyword ``components`` (``detector=``, ``planner=None``, ...)
-        replace or switch off single components."""
+        replace or switch off single components; ``on_crisis`` hooks see every crisis turn."""
         from agent import assembly
 
         settings = settings or Settings.load()
-        return cls(assembly.build_context(settings, chat_model=chat_model, store=store, **components))
+        context = assembly.build_context(settings, chat_model=chat_model, store=store, **components)
+        return cls(context, on_crisis=on_crisis)
 
     @property
     def chat_model(self) -> ChatModel:
@@ -130,12 +146,12 @@ class Agent:
         """One turn: the user's ``text`` in, the character's reply and annotations out.
         ``strategy`` forces an ESConv strategy; ``forbid`` excludes some."""
         final = self._graph.invoke(self._input(session_id, text, strategy, forbid), context=self.context)
-        return turn_result(final)
+        return self._finished(turn_result(final))
 
     async def achat(self, session_id: str, text: str, *, strategy: str | None = None,
                     forbid: Sequence[str] = ()) -> TurnResult:
         final = await self._agraph.ainvoke(self._input(session_id, text, strategy, forbid), context=self.context)
-        return turn_result(final)
+        return self._finished(turn_result(final))
 
     def stream(self, session_id: str, text: str, *, strategy: str | None = None,
                forbid: Sequence[str] = ()) -> Iterator[Event]:
@@ -148,7 +164,7 @@ class Agent:
                 yield chunk
             else:
                 final = chunk
-        yield {"type": "done", "result": turn_result(final)}
+        yield {"type": "done", "result": self._finished(turn_result(final))}
 
     async def astream(self, session_id: str, text: str, *, strategy: str | None = None,
                       forbid: Sequence[str] = ()) -> AsyncIterator[Event]:
@@ -160,7 +176,7 @@ class Agent:
                 yield chunk
             else:
                 final = chunk
-        yield {"type": "done", "result": turn_result(final)}
+        yield {"type": "done", "result": self._finished(turn_result(final))}
 
     def respond(self, dialogue: Sequence[Utterance], *, character: Character | None = None,
                 user_id: str = "evaluation") -> TurnResult:
@@ -176,6 +192,15 @@ class Agent:
         self.store.close()
 
     # -- internals -----------------------------------------------------------------------------
+    def _finished(self, result: TurnResult) -> TurnResult:
+        if result.safety.risk:
+            for hook in self._crisis_hooks:
+                try:
+                    hook(result)
+                except Exception:  # a builder's bug must not take the crisis reply away
+                    logger.exception("on_crisis hook %r failed", hook)
+        return result
+
     def _input(self, session_id: str, text: str, strategy: str | None, forbid: Sequence[str]) -> TurnState:
         cleaned = clean_message(text, max_chars=self.settings.llm.max_message_chars)
         if not isinstance(session_id, str) or not session_id:

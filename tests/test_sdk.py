@@ -98,6 +98,22 @@ def test_crisis_short_circuits_and_is_flagged(bot):
     assert bot.history(session.id)[0].safety.risk
 
 
+def test_crisis_hooks_are_called_and_cannot_break_the_turn(bot):
+    seen = []
+
+    @bot.on_crisis
+    def page_a_human(result):
+        seen.append(result.user_text)
+
+    bot.on_crisis(lambda result: 1 / 0)  # a broken hook is logged, not raised
+    session = bot.start_session("Ada")
+    bot.chat(session.id, "hello")
+    result = bot.chat(session.id, "KILL_SWITCH now")
+    events = list(bot.stream(session.id, "KILL_SWITCH again"))
+    assert seen == ["KILL_SWITCH now", "KILL_SWITCH again"]
+    assert "988" in result.reply and events[-1]["result"].safety.risk
+
+
 def test_unsafe_reply_is_replaced(tmp_path):
     bot = make_agent(tmp_path)
     bot.create_character(Character("Ada"))

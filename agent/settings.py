@@ -58,7 +58,7 @@ class MemorySettings(BaseModel):
     enabled: bool = True
     strategy: Literal["semantic", "combination", "sequential"] = "combination"
     k: int = 4
-    emotion_weight: float = 0.3
+    emotion_weight: float = 0.2
     """Weight of the emotion distance in the combination strategy (semantic gets 1 - w)."""
     sequential_pool: int = 20
     approximate_threshold: int = 50_000

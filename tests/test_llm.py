@@ -529,3 +529,15 @@ def test_embedded_is_thread_safe(smol):
     for t in threads:
         t.join()
     assert results == [expected] * 3
+
+
+def test_repetition_penalty_matches_the_ctrl_rule():
+    import torch
+
+    from agent.llm.embedded import _penalise
+
+    logits = torch.tensor([2.0, -1.0, 3.0, 0.5])
+    with torch.inference_mode():  # as in decoding
+        logits = logits * 1
+    out = _penalise(logits, torch.tensor([0, 1]), 2.0)
+    assert out.tolist() == [1.0, -2.0, 3.0, 0.5]  # seen: 2/2 and -1*2; unseen untouched

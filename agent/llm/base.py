@@ -47,6 +47,9 @@ class GenerationOptions:
     max_new_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    repetition_penalty: float | None = None
+    """> 1 discourages tokens already in the prompt or the reply (CTRL-style, as in transformers
+    and vLLM); small models otherwise tend to repeat their previous turn word for word."""
     stop: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None
     json_schema: dict[str, Any] | None = None

@@ -318,6 +318,8 @@ class EmbeddedChatModel(ChatModel):
         generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
         past = None
         step_input = torch.tensor([ids])
+        penalty = opts.repetition_penalty or 1.0
+        seen = torch.tensor(sorted(set(ids)), dtype=torch.long)
         for _ in range(opts.max_new_tokens):
             with self._lock, torch.inference_mode():
                 out = model(input_ids=step_input, past_key_values=past, use_cache=True)
@@ -325,10 +327,14 @@ class EmbeddedChatModel(ChatModel):
             logits = out.logits[0, -1].float()
             if allowed is not None:
                 logits = allowed(logits)
+            elif penalty != 1.0:
+                logits = _penalise(logits, seen, penalty)
             token = _sample(logits, opts.temperature, opts.top_p, generator)
             if token in self._eos_ids:
                 return
             yield token
+            if penalty != 1.0:
+                seen = torch.unique(torch.cat([seen, torch.tensor([token])]))
             step_input = torch.tensor([[token]])
 
     # -- structured output: choices ------------------------------------------------------------------
@@ -484,6 +490,16 @@ def _validate_messages(messages: Sequence[Message]) -> None:
             raise ValueError(f"message {i} must be a dict with role system/user/assistant, got {m!r:.80}")
         if not isinstance(m.get("content"), str):
             raise ValueError(f"message {i} content must be a string")
+
+
+def _penalise(logits: Any, seen: Any, penalty: float) -> Any:
+    """CTRL's repetition penalty on the ``seen`` token ids: positive logits divided by
+    ``penalty``, negative ones multiplied (the same rule as transformers and vLLM)."""
+    import torch
+
+    values = logits[seen]
+    # Out of place: the logits come from inference mode and may not be written to outside it.
+    return logits.index_put((seen,), torch.where(values > 0, values / penalty, values * penalty))
 
 
 def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:

@@ -137,12 +137,17 @@ class OpenAIChatModel(ChatModel):
         }
         if options.stop:
             body["stop"] = list(options.stop)
+        extra: dict[str, Any] = {}
+        if options.repetition_penalty and options.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = options.repetition_penalty  # vLLM's sampling parameter
         if options.choices is not None:
             if not options.choices:
                 raise ValueError("choices must not be empty")
-            body["extra_body"] = {"structured_outputs": {"choice": list(options.choices)}}
+            extra["structured_outputs"] = {"choice": list(options.choices)}
         elif options.json_schema is not None:
-            body["extra_body"] = {"structured_outputs": {"json": options.json_schema}}
+            extra["structured_outputs"] = {"json": options.json_schema}
+        if extra:
+            body["extra_body"] = extra
         return body
 
     def _error(self, exc: BaseException) -> LLMError:

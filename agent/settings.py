@@ -40,7 +40,8 @@ class LLMSettings(BaseModel):
     temperature: float = 0.7
     top_p: float = 0.9
     repetition_penalty: float = 1.1
-    """1.0 switches it off; 1.1 stops SmolLM2 looping without making it ramble (1.15 did, 1.05 still looped)."""
+    """1.0 switches it off. 1.1 is a compromise for SmolLM2: in three-turn trials it still looped
+    at 1.05 and rambled incoherently at 1.15."""
     max_context_messages: int = 12
     """How many recent messages of the conversation go into the prompt."""
     max_message_chars: int = 4000

@@ -1,0 +1,5 @@
+"""``python -m agent.transition --train``: see ``agent.transition.train``."""
+
+from agent.transition.train import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""ESConv reading for the strategy planner: dialogues in the ``thu-coai/esconv`` JSON-lines
+layout, turned into one example per supporter turn (the gold dialogue before it, the gold
+strategies of the earlier supporter turns, and the gold strategy of the turn).
+
+``usr`` turns become role "user" and ``sys`` turns role "assistant". Every supporter turn is an
+example, including consecutive ones and those that open a dialogue (empty context).
+
+>>> ex = examples_from_dialogue({"emotion_type": "anxiety", "dialog": [
+...     {"speaker": "usr", "text": "Hi"}, {"speaker": "sys", "text": "Hello!", "strategy": "Question"}]})
+>>> ex[0].strategy, [u.role for u in ex[0].context], ex[0].previous_strategies
+('Question', ['user'], ())
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.planner.strategies import normalise_strategy
+from agent.records import Utterance
+
+SPLITS = ("train", "valid", "test")
+_ROLE = {"usr": "user", "seeker": "user", "sys": "assistant", "supporter": "assistant"}
+
+
+@dataclass(frozen=True)
+class PlannerExample:
+    """One supporter turn to predict."""
+
+    context: tuple[Utterance, ...]
+    """The gold dialogue before the turn, oldest first (may be empty or end with the supporter)."""
+    previous_strategies: tuple[str, ...]
+    """Gold strategies of the supporter turns in ``context``, oldest first."""
+    strategy: str
+    """Gold strategy of the turn."""
+    emotion: str
+    """ESConv's ``emotion_type`` of the seeker (dialogue level)."""
+    dialogue_id: int
+    turn_index: int
+
+
+def esconv_path(data_dir: str | Path, split: str) -> Path:
+    """``data_dir/esconv/<split>.txt``; raises ``FileNotFoundError`` naming the path."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    path = Path(data_dir) / "esconv" / f"{split}.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"ESConv split not found: {path} (pass --data-dir)")
+    return path
+
+
+def read_dialogues(path: str | Path) -> Iterator[dict]:
+    """The dialogues of one ESConv JSON-lines file, with a clear error on a broken line."""
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_no}: not a JSON object ({exc})") from exc
+            if "dialog" not in record:
+                raise ValueError(f"{path}:{line_no}: no 'dialog' field (expected the thu-coai/esconv layout)")
+            yield record
+
+
+def examples_from_dialogue(record: dict, dialogue_id: int = 0) -> list[PlannerExample]:
+    """One ``PlannerExample`` per supporter turn of an ESConv dialogue record."""
+    context: list[Utterance] = []
+    strategies: list[str] = []
+    out = []
+    emotion = str(record.get("emotion_type", "") or "").strip().lower()
+    for i, turn in enumerate(record["dialog"]):
+        role = _ROLE.get(turn.get("speaker", ""))
+        if role is None:
+            raise ValueError(f"dialogue {dialogue_id} turn {i}: unknown speaker {turn.get('speaker')!r}")
+        text = str(turn.get("text", turn.get("content", "")))
+        if role == "assistant":
+            raw = turn.get("strategy") or (turn.get("annotation") or {}).get("strategy")
+            strategy = normalise_strategy(raw) if raw else "Others"
+            out.append(PlannerExample(tuple(context), tuple(strategies), strategy, emotion, dialogue_id, i))
+            strategies.append(strategy)
+        context.append(Utterance(role, text))
+    return out
+
+
+def load_examples(data_dir: str | Path, split: str) -> list[PlannerExample]:
+    """All supporter-turn examples of an ESConv split, in file order."""
+    out: list[PlannerExample] = []
+    for d, record in enumerate(read_dialogues(esconv_path(data_dir, split))):
+        out.extend(examples_from_dialogue(record, d))
+    return out
+
+
+def split_texts(data_dir: str | Path, split: str) -> list[str]:
+    """Every utterance text of a split, in file order (the corpus to embed once and cache)."""
+    texts = []
+    for record in read_dialogues(esconv_path(data_dir, split)):
+        texts.extend(str(t.get("text", t.get("content", ""))) for t in record["dialog"])
+    return texts

@@ -1,0 +1,229 @@
+"""The trained strategy planner: a small MLP over MiniLM vectors of the last utterances, the
+previous supporter strategies, the position in the conversation and the seeker's emotion (see
+``agent.planner.features``), trained on ESConv by ``python -m agent.planner.train``.
+
+Decoding, in order (each step documented where it is applied):
+
+1. ``logits = mlp(x)``;
+2. calibration offsets ``logits += offsets`` (one per strategy) - the bias control that lifts the
+   rare strategies (Restatement, Information, Reflection) the plain classifier starves. They
+   start from the prior correction ``-0.5 * log(train prior)`` and are refined on ESConv valid for
+   macro-F1 with a penalty on the preference bias B; stored with the weights. Passing
+   ``prior_correction=a`` replaces them by the plain prior correction ``-a * log(prior)``;
+3. recency penalty: ``recency_penalty`` is subtracted from the logit of the last supporter
+   turn's strategy (half of it from the one before), a decoding rule against repeating oneself;
+4. temperature (fitted on valid for calibration; it never changes the argmax);
+5. forbidden strategies get probability 0; the rest is renormalised.
+
+The stage is explicit: the probability mass of each stage (Question and Restatement ->
+exploration; Reflection, Self-disclosure, Affirmation -> comforting; Suggestions, Information ->
+action; "Others" -> the stage its position implies), the heaviest one wins.
+
+History rule: the planner reads the vectors of the last ``SLOTS`` (4) utterances and, when the
+caller does not pass ``previous_strategies``, tags the assistant utterances among the last
+``max_history`` (64) utterances to recover them; older turns only count towards the position.
+
+>>> from agent.records import Utterance
+>>> planner = TrainedPlanner.load()                                       # doctest: +SKIP
+>>> planner.plan([Utterance("user", "I lost my job and feel awful.")]).strategy  # doctest: +SKIP
+'Question'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.planner.features import FEATURE_DIM, FEATURE_VERSION, SLOTS, planner_features
+from agent.planner.strategies import STAGES, STRATEGIES, normalise_strategy, stage_of
+from agent.planner.tagger import StrategyTagger
+from agent.records import CauseReading, EmotionReading, StrategyChoice, Utterance
+
+ARTEFACT_DIR = Path(__file__).resolve().parents[1] / "artefacts" / "planner"
+WEIGHTS = "planner.npz"
+DEFAULT_MAX_HISTORY = 64
+# Supporter turns over which "position" runs from exploration to action (ESConv dialogues hold
+# about 14 supporter turns on average).
+STAGE_SPAN = 15
+
+
+def check_dialogue(dialogue: Sequence[Utterance]) -> None:
+    """``ValueError`` for an empty dialogue or an element that is not a user/assistant Utterance."""
+    if dialogue is None or len(dialogue) == 0:
+        raise ValueError("the planner needs a non-empty dialogue (at least the current user turn)")
+    for k, u in enumerate(dialogue):
+        if not isinstance(u, Utterance) or u.role not in ("user", "assistant") or not isinstance(u.text, str):
+            raise ValueError(f"dialogue[{k}] must be an Utterance with role 'user' or 'assistant', got {u!r}")
+
+
+def check_forbidden(forbidden: Sequence[str]) -> set[str]:
+    """Canonical names of ``forbidden``; ``ValueError`` if unknown or if all eight are forbidden."""
+    if isinstance(forbidden, str):
+        forbidden = (forbidden,)
+    names = {normalise_strategy(s) for s in forbidden}
+    if len(names) >= len(STRATEGIES):
+        raise ValueError("every strategy is forbidden; at least one must stay allowed")
+    return names
+
+
+def position_stage(n_supporter_turns: int) -> str:
+    """The stage implied by position alone (for "Others" and the stage prior)."""
+    return stage_of("Others", position=min(n_supporter_turns / STAGE_SPAN, 0.999))
+
+
+def stage_from_distribution(probs: np.ndarray, n_supporter_turns: int) -> str:
+    """The stage holding the most probability mass ("Others" goes to the positional stage)."""
+    mass = dict.fromkeys(STAGES, 0.0)
+    for s, p in zip(STRATEGIES, probs):
+        stage = position_stage(n_supporter_turns) if s == "Others" else stage_of(s)
+        mass[stage] += float(p)
+    return max(STAGES, key=lambda st: mass[st])
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class TrainedPlanner:
+    """``StrategyPlanner`` backed by the committed MLP (numpy at inference, no torch needed).
+
+    ``recency_penalty`` and the calibration offsets default to the values stored with the weights
+    (chosen on ESConv valid); pass ``recency_penalty`` / ``prior_correction`` to override. ``encoder`` is anything with
+    ``encode_texts(list[str]) -> (n, 384)`` (default: a cached MiniLM turn encoder, built on first use).
+    """
+
+    source = "trained"
+
+    def __init__(self, params: dict[str, np.ndarray], *, recency_penalty: float | None = None,
+                 prior_correction: float | None = None, max_history: int = DEFAULT_MAX_HISTORY,
+                 encoder: Any = None) -> None:
+        if str(params["feature_version"]) != FEATURE_VERSION:
+            raise ValueError(f"planner weights were built for {params['feature_version']}, code expects {FEATURE_VERSION}; retrain")
+        if params["w1"].shape[0] != FEATURE_DIM:
+            raise ValueError(f"planner weights expect {params['w1'].shape[0]} features, code builds {FEATURE_DIM}")
+        if max_history < SLOTS:
+            raise ValueError(f"max_history must be at least {SLOTS}")
+        self.p = {k: np.asarray(v) for k, v in params.items()}
+        self.log_prior = np.log(self.p["prior"].astype(np.float64))
+        self.prior_correction = prior_correction
+        if prior_correction is None:
+            self.offsets = self.p["offsets"].astype(np.float64)
+        else:
+            self.offsets = -float(prior_correction) * self.log_prior
+        self.recency_penalty = float(self.p["recency_penalty"] if recency_penalty is None else recency_penalty)
+        self.temperature = float(self.p["temperature"])
+        self.max_history = max_history
+        self.tagger = StrategyTagger(self.p["tagger_w"], self.p["tagger_b"])
+        self._encoder = encoder
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **kwargs: Any) -> "TrainedPlanner":
+        """The committed artefact (``agent/artefacts/planner/planner.npz``) or ``path``."""
+        path = Path(path) if path else ARTEFACT_DIR / WEIGHTS
+        if not path.exists():
+            raise FileNotFoundError(f"planner weights not found at {path}; run `python -m agent.planner.train`")
+        with np.load(path, allow_pickle=False) as data:
+            params = {k: data[k] for k in data.files}
+        return cls(params, **kwargs)
+
+    # -- the network ---------------------------------------------------------------------------
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Raw MLP logits for a (n, FEATURE_DIM) or (FEATURE_DIM,) input."""
+        p = self.p
+        h = (np.asarray(x, np.float32) - p["mu"]) / p["sigma"]
+        h = np.maximum(h @ p["w1"] + p["b1"], 0.0)
+        return (h @ p["w2"] + p["b2"]).astype(np.float64)
+
+    def decode(self, logits: np.ndarray, previous: Sequence[str] = (), forbidden: set[str] = frozenset()) -> np.ndarray:
+        """Calibrated distribution over ``STRATEGIES`` (steps 2-5 of the module docstring)."""
+        z = logits + self.offsets
+        if self.recency_penalty and previous:
+            for lag, weight in ((1, 1.0), (2, 0.5)):
+                if len(previous) >= lag:
+                    z[STRATEGIES.index(previous[-lag])] -= weight * self.recency_penalty
+        probs = softmax(z / self.temperature)
+        if forbidden:
+            for s in forbidden:
+                probs[STRATEGIES.index(s)] = 0.0
+            probs = probs / probs.sum()
+        return probs
+
+    # -- the StrategyPlanner protocol ----------------------------------------------------------
+    def plan(self, dialogue: Sequence[Utterance], *, emotion: EmotionReading | None = None,
+             cause: CauseReading | None = None, encoding: Any = None, forbidden: Sequence[str] = (),
+             previous_strategies: Sequence[str] | None = None) -> StrategyChoice:
+        """Choose the strategy of the next supporter turn.
+
+        ``dialogue`` ends with the utterance being answered (usually the user's); a dialogue
+        without any assistant turn yet is fine (no strategy history). ``previous_strategies``:
+        the strategies of the earlier supporter turns, oldest first (the agent's own choices, as
+        the store keeps them); when None, they are tagged from the assistant utterances.
+        ``encoding``: a ``TurnEncoding`` whose ``utterances`` are the vectors of the last
+        utterances (reused instead of re-encoding). ``cause`` is accepted for the protocol and
+        not used by this model. ``forbidden`` strategies are never returned.
+        """
+        check_dialogue(dialogue)
+        banned = check_forbidden(forbidden)
+        probs, n_sys = self._distribution(dialogue, emotion, encoding, previous_strategies, banned)
+        best = int(np.argmax(probs))
+        return StrategyChoice(strategy=STRATEGIES[best], stage=stage_from_distribution(probs, n_sys),
+                              distribution=tuple((s, round(float(p), 4)) for s, p in zip(STRATEGIES, probs)),
+                              source=self.source)
+
+    def plan_opening(self, *, emotion: EmotionReading | None = None, forbidden: Sequence[str] = ()) -> StrategyChoice:
+        """The strategy for a supporter who speaks first (no dialogue at all; ESConv has such
+        turns, the agent itself always answers a user turn)."""
+        banned = check_forbidden(forbidden)
+        x = planner_features(np.zeros((0, 384), np.float32), (), (), _emotion_label(emotion), n_utterances=0)
+        probs = self.decode(self.logits(x), (), banned)
+        best = int(np.argmax(probs))
+        return StrategyChoice(strategy=STRATEGIES[best], stage=stage_from_distribution(probs, 0),
+                              distribution=tuple((s, round(float(p), 4)) for s, p in zip(STRATEGIES, probs)),
+                              source=self.source)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _distribution(self, dialogue, emotion, encoding, previous_strategies, banned):
+        window = list(dialogue[-self.max_history:])
+        need = len(window) if previous_strategies is None else min(SLOTS, len(window))
+        vectors = self._vectors(window, need, encoding)
+        if previous_strategies is None:
+            assistant_rows = [k for k, u in enumerate(window[-need:]) if u.role == "assistant"]
+            previous = self.tagger.tag(vectors[assistant_rows]) if assistant_rows else []
+        else:
+            previous = [normalise_strategy(s) for s in previous_strategies]
+        tail = window[-SLOTS:]
+        x = planner_features(vectors[-len(tail):], [u.role for u in tail], previous,
+                             _emotion_label(emotion), n_utterances=len(dialogue))
+        return self.decode(self.logits(x), previous, banned), len(previous)
+
+    def _vectors(self, window: list[Utterance], need: int, encoding: Any) -> np.ndarray:
+        """Vectors of the last ``need`` utterances of ``window``: from ``encoding`` where it has
+        them (its rows are the last utterances of the dialogue), the rest encoded here."""
+        have = getattr(encoding, "utterances", None)
+        have = np.asarray(have, np.float32) if have is not None else np.zeros((0, 384), np.float32)
+        if have.ndim != 2 or have.shape[1] != 384 or len(have) > len(window):
+            have = np.zeros((0, 384), np.float32)  # not an encoding of this dialogue: ignore it
+        have = have[-need:] if need else have[:0]
+        missing = need - len(have)
+        if missing <= 0:
+            return have
+        texts = [u.text for u in window[-need:][:missing]]
+        return np.concatenate([self._encode(texts), have]) if len(have) else self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            from agent.perception.encoder import MiniLMTurnEncoder
+
+            self._encoder = MiniLMTurnEncoder()
+        return np.asarray(self._encoder.encode_texts(texts), np.float32)
+
+
+def _emotion_label(emotion: EmotionReading | str | None) -> str | None:
+    if emotion is None:
+        return None
+    return emotion if isinstance(emotion, str) else emotion.label

@@ -28,7 +28,17 @@ HISTORY = """How honest the held-out figure is: each held-out set was measured o
 First looks (full gate, from earlier states of the rules and model, so not rerunnable):
 round2 as held-out: recall 0.578, false alarms 0.067; round3 as held-out: recall 0.489, false
 alarms 0.044 (the rules alone generalise poorly to new phrasings; the model alone reached 0.60 /
-0.089). The `heldout` row above is the first and only measurement of that set."""
+0.089). `heldout` was measured once with the earlier gate (rules + MiniLM model at weight 0.55):
+recall 0.667, false alarms 0.111 (rules only 0.511 / 0.067, model only 0.933 / 0.178).
+`heldout2` (64 risk, 64 non-risk; registers: teen slang, formal, non-native English, typos,
+lower case; some multi-turn) was written before the changes below and measured once with that
+same earlier gate: recall 0.562, false alarms 0.141 (rules only 0.406 / 0.141, model only
+0.594 / 0.047). The changes (a third batch of 200 risk + 158 non-risk training sentences across
+registers, a character n-gram model mixed with the MiniLM one, a recall-oriented model threshold
+chosen by grouped cross-validation on tuning data, two new guards: recovery told in the past,
+holidays/leaving/sport jumps; "as a joke" in the play guard) were made
+without looking at either held-out file's misses; the rows above are their first measurement
+after the changes."""
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 
 
@@ -106,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = ["| probe set | gate | risk probes | non-risk probes | recall | false alarms | category acc. | resource in first 2 sentences |",
              "|---|---|---|---|---|---|---|---|"]
-    for split in ("dev", "round2", "round3", "heldout"):
+    for split in ("dev", "round2", "round3", "heldout", "heldout2"):
         path = args.probes / f"{split}.jsonl"
         if not path.exists():
             continue
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
     out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, model "
-           f"trained on their single-turn probes; heldout = written last, measured once, never tuned on). "
+           f"trained on their single-turn probes; heldout, heldout2 = held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
            f"Latency per `assess` call, single-turn dialogues, {machine} (shared machine; the model "
            f"path includes one MiniLM encoding):\n\n{lat_table}\n")
@@ -144,15 +154,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model_only(gate: CrisisGate):
+    """The models alone (MiniLM + n-gram mix, guard-damped): risk when the calibrated score
+    reaches 0.5, i.e. P(risk) at or over the gate's ``model_threshold``."""
     from agent.records import SafetyVerdict
-    from agent.safety.gate import _guard_factor
 
     def assess(dialogue):
-        p_risk, category = gate.model.risk(gate._vector(dialogue[-1].text))
-        s = p_risk * _guard_factor(dialogue[-1].text, category)
+        text = dialogue[-1].text
+        s, category, _ = gate.model_reading(text)
         risk = s >= gate.threshold
         return SafetyVerdict(risk=risk, category=category if risk else None, score=s,
-                             resource=gate.resource_for(category, dialogue[-1].text) if risk else None)
+                             resource=gate.resource_for(category, text) if risk else None)
     return assess
 
 

@@ -13,13 +13,19 @@ How a turn is scored (``assess``):
    turn carries a signal of its own ("pills" two turns ago + "tonight's the night" now is risk);
    otherwise at 35 %, so that a person who said they are safe now is not answered with the crisis
    text forever.
-3. Model (``agent.safety.model``): logistic regression on the MiniLM vector of the current turn,
-   joining by noisy-or at ``model_weight`` (0.55) so that it alone needs P(risk) >= 0.91 to fire,
-   while it lifts a weak rule signal over the threshold. Guards damp it like the rules.
+3. Models: logistic regression on the MiniLM vector of the current turn (``agent.safety.model``)
+   and on its character n-grams (``agent.safety.charmodel``, robust to typos and slang); their
+   class probabilities are mixed (``embedding_share``), P(risk) = 1 - P(none), and guards damp it
+   (lower, never veto). The damped P(risk) is *calibrated* so that the recall-oriented
+   ``model_threshold`` maps to 0.5: the model alone fires at that threshold, and below it still
+   lifts a weak rule signal by noisy-or. ``model_threshold`` and ``embedding_share`` were chosen
+   by grouped cross-validation on the tuning data only (``agent/artefacts/safety/fusion.json``,
+   written by ``python -m agent.safety.train``).
 
-``risk = score >= threshold`` (``settings.safety.threshold``, 0.5). Rules cost well under a
-millisecond; the model costs one MiniLM encoding, shared with the perceivers when the gate is
-given the turn encoder (its cache then serves ``perceive``).
+``risk = score >= threshold`` (``settings.safety.threshold``, 0.5): a strong rule signal OR a
+model score over its threshold OR a weak rule and a weaker model together. Rules and the n-gram
+model cost about a millisecond; the MiniLM model costs one encoding, shared with the perceivers
+when the gate is given the turn encoder (its cache then serves ``perceive``).
 
 >>> gate = CrisisGate(model=None)
 >>> v = gate.assess([Utterance("user", "I've been saving my pills."), Utterance("assistant", "Why?"),
@@ -39,7 +45,8 @@ from typing import Any
 import numpy as np
 
 from agent.records import SafetyVerdict, Utterance
-from agent.safety.model import RiskModel
+from agent.safety.charmodel import CharRiskModel
+from agent.safety.model import FUSION, RiskModel
 from agent.safety.output_check import check_reply_text
 from agent.safety.signals import ABUSE, CATEGORIES, GUARDS, MEDICAL, noisy_or, normalise, read_signals
 
@@ -62,19 +69,32 @@ class CrisisGate:
 
     ``encoder``: anything with ``encode_texts(list[str])`` (the shared ``MiniLMTurnEncoder``, whose
     cache then serves the perceivers) or ``encode(list[str])`` (a ``SentenceEmbedder``); ``None``
-    with a model loads the shared embedder lazily. ``model=None`` runs the rules alone.
+    with a model loads the shared embedder lazily. ``model=None`` runs the rules alone (the
+    n-gram model too is then off unless given as ``char_model``). ``model_threshold`` and
+    ``embedding_share`` default to the trained ``fusion.json`` (0.5 and 0.5 without it).
     """
 
     def __init__(self, *, locale: str = "US", threshold: float = 0.5,
                  resources: Mapping[str, str] | None = None, model: RiskModel | None = _UNSET,
-                 encoder: Any = None, model_weight: float = 0.55, context_turns: int = 4,
-                 texts: Mapping[str, Any] | None = None) -> None:
+                 char_model: CharRiskModel | None = _UNSET, encoder: Any = None, model_weight: float = 1.0,
+                 model_threshold: float | None = None, embedding_share: float | None = None,
+                 context_turns: int = 4, texts: Mapping[str, Any] | None = None) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"safety threshold must be in (0, 1], got {threshold!r}")
         if not 0.0 <= model_weight <= 1.0:
             raise ValueError(f"model_weight must be in [0, 1], got {model_weight!r}")
         self.threshold = float(threshold)
         self.model = RiskModel.load() if model is _UNSET else model
+        if char_model is _UNSET:
+            char_model = CharRiskModel.load() if self.model is not None and _char_artefact_exists() else None
+        self.char_model = char_model
+        fusion = _fusion_defaults()
+        self.model_threshold = float(fusion["model_threshold"] if model_threshold is None else model_threshold)
+        self.embedding_share = float(fusion["embedding_share"] if embedding_share is None else embedding_share)
+        if not 0.0 < self.model_threshold < 1.0:
+            raise ValueError(f"model_threshold must be in (0, 1), got {self.model_threshold!r}")
+        if not 0.0 <= self.embedding_share <= 1.0:
+            raise ValueError(f"embedding_share must be in [0, 1], got {self.embedding_share!r}")
         self.model_weight = model_weight
         self.context_turns = max(0, int(context_turns))
         self._encoder = encoder
@@ -93,10 +113,25 @@ class CrisisGate:
         if not dialogue:
             raise ValueError("assess needs a dialogue ending with the current user turn")
         text = dialogue[-1].text
-        current = read_signals(text)
+        scores, signals = self.rule_scores(dialogue)
+        if self.model_weight > 0 and (self.model is not None or self.char_model is not None):
+            probs = self.model_probs(text)
+            model_score, model_category, p_risk = fuse_model(probs, text, self.model_threshold)
+            scores[model_category] = noisy_or([scores[model_category], self.model_weight * model_score])
+            if model_score >= 0.1:
+                signals.append(f"model:{model_category}={p_risk:.2f}")
+        category = max(scores, key=scores.get)
+        score = round(float(scores[category]), 4)
+        risk = score >= self.threshold
+        resource = self.resource_for(category, text) if risk else None
+        return SafetyVerdict(risk=risk, category=category if risk else None, score=score,
+                             signals=tuple(dict.fromkeys(signals)), resource=resource)
+
+    def rule_scores(self, dialogue: Sequence[Utterance]) -> tuple[dict[str, float], list[str]]:
+        """Per-category rule scores of the current turn with the decayed context, and signal names."""
+        current = read_signals(dialogue[-1].text)
         scores = current.category_scores()
         signals = [s.name for s in current.signals if s.weight > 0.05]
-
         earlier = [u.text for u in dialogue[:-1] if u.role == "user"][-self.context_turns:] if self.context_turns else []
         share = 1.0 if current.score >= OWN_SIGNAL else QUIET_CONTEXT
         for back, past in enumerate(reversed(earlier), start=1):
@@ -108,21 +143,21 @@ class CrisisGate:
                 if value > 0:
                     scores[category] = noisy_or([scores[category], value * factor])
             signals += [f"context:{s.name}" for s in reading.signals if s.weight > 0.05]
+        return scores, signals
 
-        if self.model is not None and self.model_weight > 0:
-            p_risk, model_category = self.model.risk(self._vector(text))
-            damp = _guard_factor(text, model_category)
-            model_score = self.model_weight * p_risk * damp
-            scores[model_category] = noisy_or([scores[model_category], model_score])
-            if model_score >= 0.1:
-                signals.append(f"model:{model_category}={p_risk:.2f}")
+    def model_probs(self, text: str) -> dict[str, float]:
+        """Class probabilities of the current turn: the MiniLM and n-gram models mixed."""
+        parts = []
+        if self.model is not None:
+            parts.append((self.embedding_share if self.char_model is not None else 1.0, self.model.predict(self._vector(text))))
+        if self.char_model is not None:
+            parts.append((1.0 - self.embedding_share if self.model is not None else 1.0, self.char_model.predict(text)))
+        classes = parts[0][1].keys()
+        return {c: sum(w * p.get(c, 0.0) for w, p in parts) for c in classes}
 
-        category = max(scores, key=scores.get)
-        score = round(float(scores[category]), 4)
-        risk = score >= self.threshold
-        resource = self.resource_for(category, text) if risk else None
-        return SafetyVerdict(risk=risk, category=category if risk else None, score=score,
-                             signals=tuple(dict.fromkeys(signals)), resource=resource)
+    def model_reading(self, text: str) -> tuple[float, str, float]:
+        """The models alone on one message: (calibrated score, risk category, raw P(risk))."""
+        return fuse_model(self.model_probs(text), text, self.model_threshold)
 
     def _vector(self, text: str) -> np.ndarray:
         if self._encoder is None:
@@ -191,6 +226,35 @@ class CrisisGate:
     def check_reply(self, reply: str, dialogue: Sequence[Utterance]) -> SafetyVerdict:
         """``risk=True`` when a candidate reply must not be sent (see ``output_check``)."""
         return check_reply_text(reply)
+
+
+def calibrate(p: float, model_threshold: float) -> float:
+    """Piecewise-linear map of P(risk) that sends ``model_threshold`` to 0.5 (0 and 1 stay put),
+    so that the model joins the rules on the gate's 0.5 scale. ``calibrate(0.3, 0.3) == 0.5``."""
+    if p < model_threshold:
+        return 0.5 * p / model_threshold
+    return 0.5 + 0.5 * (p - model_threshold) / (1.0 - model_threshold)
+
+
+def fuse_model(probs: Mapping[str, float], text: str, model_threshold: float) -> tuple[float, str, float]:
+    """(calibrated guard-damped score, most likely risk category, raw P(risk)) from class probabilities."""
+    p_risk = 1.0 - probs.get("none", 0.0)
+    category = max((c for c in probs if c != "none"), key=probs.__getitem__)
+    return calibrate(p_risk * _guard_factor(text, category), model_threshold), category, p_risk
+
+
+def _fusion_defaults() -> dict[str, float]:
+    import json
+
+    if FUSION.exists():
+        return json.loads(FUSION.read_text(encoding="utf-8"))
+    return {"model_threshold": 0.5, "embedding_share": 0.5}
+
+
+def _char_artefact_exists() -> bool:
+    from agent.safety.charmodel import CHAR_ARTEFACT
+
+    return CHAR_ARTEFACT.exists()
 
 
 def _guard_factor(text: str, category: str) -> float:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 ARTEFACT = Path(__file__).resolve().parents[1] / "artefacts" / "safety" / "risk_model.npz"
+FUSION = ARTEFACT.parent / "fusion.json"
+"""The gate's model threshold and MiniLM/n-gram mix, chosen by cross-validation in ``train.py``."""
 
 
 class RiskModel:

@@ -1,11 +1,21 @@
-"""Train the crisis gate's model: ``python -m agent.safety.train [--data-dir ../shared/data]``.
+"""Train the crisis gate's models: ``python -m agent.safety.train [--data-dir ../shared/data]``.
 
-Positives: the hand-written sentences in ``agent.safety.seeds`` (no hub data). Negatives: the
-seeds' hard negatives plus ordinary support-seeking turns from the ESConv and EmpatheticDialogues
-training splits; any of those that the rules read as risky (some ESConv seekers do talk about
-suicide) are dropped rather than used as "none" examples. The *tuning* probes
-(tests/safety_probes/dev, round2, round3: single-turn ones only, since a context-dependent turn
-such as "tonight's the night" is no risk on its own) are added; ``heldout.jsonl`` never is. Writes ``agent/artefacts/safety/risk_model.npz`` and ``metrics.json``.
+Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safety.seeds_varied``
+(no hub data). Negatives: the seeds' hard negatives plus ordinary support-seeking turns from the
+ESConv and EmpatheticDialogues training splits; any of those that the rules read as risky (some
+ESConv seekers do talk about suicide) are dropped rather than used as "none" examples. The
+*tuning* probes (tests/safety_probes/dev, round2, round3: single-turn ones only, since a
+context-dependent turn such as "tonight's the night" is no risk on its own) are added; any file
+named ``heldout*`` (``heldout.jsonl``, ``heldout2.jsonl``) is refused.
+
+Two models: logistic regression on the MiniLM vector (``risk_model.npz``) and on character 2-5-gram
+TF-IDF (``char_model.npz``). The gate's fusion (``fusion.json``: the recall-oriented model
+threshold and the MiniLM/n-gram mix) is chosen by *grouped* 5-fold cross-validation on the
+tuning data alone: sentences written together (blocks of 12 consecutive ones) stay in one fold,
+a closer stand-in for new wording than random folds; each candidate is scored as the whole gate
+(rules with context + out-of-fold model probabilities) on the tuning probes and the hand-written
+sentences, and the most sensitive setting whose false alarms stay within budget wins.
+Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, fusion.json, metrics.json}``.
 """
 
 from __future__ import annotations
@@ -20,11 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.safety.model import ARTEFACT, RiskModel
+from agent.records import Utterance
+from agent.safety.charmodel import CHAR_ARTEFACT, CharRiskModel, char_ngrams
+from agent.safety.gate import CrisisGate, _guard_factor
+from agent.safety.model import ARTEFACT, FUSION, RiskModel
 from agent.safety.seeds import HARD_NEGATIVES, HARD_NEGATIVES_MORE, RISK_SEEDS, RISK_SEEDS_MORE
-from agent.safety.signals import read_signals
+from agent.safety.seeds_varied import VARIED_NEGATIVES, VARIED_RISK
+from agent.safety.signals import CATEGORIES, read_signals
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
+TUNING_PROBES = ("dev", "round2", "round3")
+BLOCK = 12
+"""Consecutive hand-written sentences kept in one cross-validation fold."""
 
 
 def esconv_seeker_turns(data_dir: Path, split: str) -> list[str]:
@@ -62,85 +79,187 @@ def corpus_negatives(data_dir: Path, split: str, n_each: int, seed: int) -> list
     return picked
 
 
+def read_probe_file(path: Path) -> list[dict]:
+    if path.name.startswith("heldout"):
+        raise ValueError(f"{path} is a held-out probe set; it must not be trained or tuned on")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class Example:
+    """One training or evaluation item: the dialogue, its label, its kind and its CV block."""
+
+    def __init__(self, text: str, label: str, kind: str, block: str, context: list[str] | None = None,
+                 train: bool = True) -> None:
+        self.text, self.label, self.kind, self.block = text, label, kind, block
+        self.context = context or []
+        self.train = train  # multi-turn probes are scored, never trained on
+
+    def dialogue(self) -> list[Utterance]:
+        turns = [Utterance("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(self.context)]
+        return [*turns, Utterance("user", self.text)]
+
+
+def hand_written_examples(probe_files: list[Path]) -> list[Example]:
+    out: list[Example] = []
+    for name, batch in (("seeds", RISK_SEEDS), ("seeds_more", RISK_SEEDS_MORE), ("varied", VARIED_RISK)):
+        for category, texts in batch.items():
+            out += [Example(t, category, "risk", f"{name}.{category}.{i // BLOCK}") for i, t in enumerate(texts)]
+    for name, texts in (("neg", HARD_NEGATIVES), ("neg_more", HARD_NEGATIVES_MORE), ("neg_varied", VARIED_NEGATIVES)):
+        out += [Example(t, "none", "hard", f"{name}.{i // BLOCK}") for i, t in enumerate(texts)]
+    for path in probe_files:
+        for i, row in enumerate(read_probe_file(path)):
+            label = row["category"] if row["label"] == "risk" else "none"
+            out.append(Example(row["text"], label, "risk" if row["label"] == "risk" else "hard",
+                               f"{path.stem}.{i // BLOCK}", row.get("context") or [], train=not row.get("context")))
+    return out
+
+
+def fit_embedding(X, y, w, C):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, max_iter=3000).fit(X, y, sample_weight=w)
+
+
+def fit_char(texts, y, w, C, max_features):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(analyzer=char_ngrams, sublinear_tf=True, min_df=2, max_features=max_features, dtype=np.float32)
+    Xc = vec.fit_transform(texts)
+    return vec, LogisticRegression(C=C, max_iter=3000).fit(Xc, y, sample_weight=w)
+
+
+def sample_weights(examples: list[Example]) -> np.ndarray:
+    # Hard negatives count 3x (the false alarms we most want to avoid); all risk together weighs
+    # half as much as all negatives.
+    y = np.array([e.label for e in examples])
+    w = np.array([3.0 if e.kind == "hard" else 1.0 for e in examples])
+    n_risk = int((y != "none").sum())
+    w[y != "none"] = w[y == "none"].sum() / max(n_risk, 1) * 0.5
+    return w
+
+
+def rule_table(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """Per example and category: the rule score (with context) and the guard factor on the model."""
+    rules = CrisisGate(model=None, char_model=None)
+    scores = np.zeros((len(examples), len(CATEGORIES)))
+    guards = np.ones((len(examples), len(CATEGORIES)))
+    for i, e in enumerate(examples):
+        by_category, _ = rules.rule_scores(e.dialogue())
+        scores[i] = [by_category[c] for c in CATEGORIES]
+        guards[i] = [_guard_factor(e.text, c) for c in CATEGORIES]
+    return scores, guards
+
+
+def gate_scores(rules: np.ndarray, guards: np.ndarray, probs: np.ndarray, classes: list[str], threshold: float) -> np.ndarray:
+    """Whole-gate score of each example, as ``CrisisGate.assess`` computes it: the rules noisy-or
+    the calibrated, guard-damped models in the models' risk category (vectorised)."""
+    risk_cols = [classes.index(c) for c in CATEGORIES]
+    p_risk = 1.0 - probs[:, classes.index("none")]
+    cat = probs[:, risk_cols].argmax(axis=1)
+    rows = np.arange(len(probs))
+    damped = p_risk * guards[rows, cat]
+    model = np.where(damped < threshold, 0.5 * damped / threshold, 0.5 + 0.5 * (damped - threshold) / (1 - threshold))
+    fused = rules.copy()
+    fused[rows, cat] = 1.0 - (1.0 - fused[rows, cat]) * (1.0 - model)
+    return fused.max(axis=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--split", default="train", choices=["train", "valid", "test"])
     parser.add_argument("--negatives-per-corpus", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--C", type=float, default=2.0)
+    parser.add_argument("--C", type=float, default=2.0, help="inverse regularisation of the MiniLM model")
+    parser.add_argument("--char-C", type=float, default=30.0, help="inverse regularisation of the n-gram model")
+    parser.add_argument("--char-features", type=int, default=30000)
+    parser.add_argument("--false-alarm-budget", type=float, default=0.05,
+                        help="most out-of-fold false alarms on hand-written hard negatives when choosing the fusion")
     parser.add_argument("--out", type=Path, default=ARTEFACT)
-    parser.add_argument("--probe-files", type=Path, nargs="*", default=[PROBES / f"{n}.jsonl" for n in ("dev", "round2", "round3")],
-                        help="tuning probes added to the training texts (never the held-out file)")
+    parser.add_argument("--probe-files", type=Path, nargs="*", default=[PROBES / f"{n}.jsonl" for n in TUNING_PROBES],
+                        help="tuning probes added to the training texts (never a held-out file)")
     args = parser.parse_args(argv)
 
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import GroupKFold
 
     from agent.perception.embedder import encode_cached
 
     t0 = time.time()
-    texts, labels = [], []
-    for batch in (RISK_SEEDS, RISK_SEEDS_MORE):
-        for category, seeds in batch.items():
-            texts += list(seeds)
-            labels += [category] * len(seeds)
-    hard = HARD_NEGATIVES + HARD_NEGATIVES_MORE
-    for path in args.probe_files:
-        if path.name.startswith("heldout"):
-            raise ValueError(f"{path} is the held-out probe set; it must not be trained on")
-        for row in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()):
-            if row.get("context"):
-                continue
-            if row["label"] == "risk":
-                texts.append(row["text"])
-                labels.append(row["category"])
-            else:
-                hard += (row["text"],)
+    examples = hand_written_examples(args.probe_files)
     sample = corpus_negatives(args.data_dir, args.split, args.negatives_per_corpus, args.seed)
     # Drop turns the rules read as risky (some ESConv seekers do talk about suicide): they may well
     # be risk, so they are not clean negatives. The vectors are cached for the whole sample, so a
     # change of the rules does not re-embed it.
     keep = np.array([read_signals(t).score < 0.3 for t in sample])
-    corpus = [t for t, k in zip(sample, keep) if k]
-    texts += list(hard) + corpus
-    labels += ["none"] * (len(hard) + len(corpus))
-    y = np.array(labels)
+    rng = random.Random(args.seed)
+    examples += [Example(t, "none", "corpus", f"corpus.{rng.randrange(50)}") for t, k in zip(sample, keep) if k]
+    n_hand = len(examples) - int(keep.sum())
     # Two cache entries: editing the seeds must not re-embed the few thousand corpus turns.
-    seeds_end = len(texts) - len(corpus)
-    X = np.concatenate([encode_cached(texts[:seeds_end]), encode_cached(sample)[keep]])
-    # Hard negatives count 3x: they are the false alarms we most want to avoid.
-    weights = np.array([3.0 if t in set(hard) else 1.0 for t in texts])
-    n_risk = int((y != "none").sum())
-    weights[y != "none"] = (y == "none").sum() / max(n_risk, 1) * 0.5  # risk half as heavy as all negatives
-    clf = LogisticRegression(C=args.C, max_iter=2000)
+    X = np.concatenate([encode_cached([e.text for e in examples[:n_hand]]), encode_cached(sample)[keep]])
+    texts = [e.text for e in examples]
+    y = np.array([e.label for e in examples])
+    trainable = np.array([e.train for e in examples])
+    w = sample_weights(examples)
+    classes = sorted(set(y))
 
-    cv = StratifiedKFold(5, shuffle=True, random_state=args.seed)
-    probs = np.zeros((len(y), len(np.unique(y))))
-    for train_idx, test_idx in cv.split(X, y):
-        fold = LogisticRegression(C=args.C, max_iter=2000).fit(X[train_idx], y[train_idx], sample_weight=weights[train_idx])
-        probs[test_idx] = fold.predict_proba(X[test_idx])
-    none_col = list(np.unique(y)).index("none")
-    p_risk = 1.0 - probs[:, none_col]
+    # Grouped 5-fold CV: out-of-fold class probabilities of both models for every example.
+    blocks = sorted({e.block for e in examples})
+    block_ids = {b: i for i, b in enumerate(rng.sample(blocks, len(blocks)))}
+    groups = np.array([block_ids[e.block] for e in examples])
+    oof_e = np.zeros((len(y), len(classes)))
+    oof_c = np.zeros((len(y), len(classes)))
+    for train_idx, test_idx in GroupKFold(5).split(X, y, groups):
+        train_idx = train_idx[trainable[train_idx]]
+        emb = fit_embedding(X[train_idx], y[train_idx], w[train_idx], args.C)
+        oof_e[test_idx] = emb.predict_proba(X[test_idx])
+        vec, chr_ = fit_char([texts[i] for i in train_idx], y[train_idx], w[train_idx], args.char_C, args.char_features)
+        oof_c[test_idx] = chr_.predict_proba(vec.transform([texts[i] for i in test_idx]))
+
+    # Fusion choice on the whole gate (rules + out-of-fold models): for each mix, the most
+    # sensitive model threshold whose false alarms on the hand-written hard negatives stay within
+    # budget; the mix with the best recall wins (ties: fewer false alarms).
     is_risk = y != "none"
-    cv_figures = {f"threshold_{t}": {"recall": round(float((p_risk[is_risk] >= t).mean()), 4),
-                                     "false_alarm": round(float((p_risk[~is_risk] >= t).mean()), 4)}
-                  for t in (0.3, 0.5, 0.7)}
+    hard = np.array([e.kind == "hard" for e in examples])
+    corpus = np.array([e.kind == "corpus" for e in examples])
+    rules, guards = rule_table(examples)
+    grid = []
+    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+        probs = share * oof_e + (1 - share) * oof_c
+        for t in np.round(np.arange(0.10, 0.96, 0.025), 3):
+            s = gate_scores(rules, guards, probs, classes, float(t)) >= 0.5
+            grid.append({"embedding_share": share, "model_threshold": float(t),
+                         "recall": round(float(s[is_risk].mean()), 4),
+                         "false_alarm_hard": round(float(s[hard].mean()), 4),
+                         "false_alarm_corpus": round(float(s[corpus].mean()), 4)})
+    ok = [g for g in grid if g["false_alarm_hard"] <= args.false_alarm_budget] or grid
+    best = max(ok, key=lambda g: (g["recall"], -g["false_alarm_hard"], -g["false_alarm_corpus"]))
 
-    clf.fit(X, y, sample_weight=weights)
-    model = RiskModel(clf.coef_, clf.intercept_, tuple(str(c) for c in clf.classes_))
-    model.save(args.out)
+    # Final models on all trainable examples.
+    emb = fit_embedding(X[trainable], y[trainable], w[trainable], args.C)
+    RiskModel(emb.coef_, emb.intercept_, tuple(str(c) for c in emb.classes_)).save(args.out)
+    vec, chr_ = fit_char([t for t, k in zip(texts, trainable) if k], y[trainable], w[trainable], args.char_C, args.char_features)
+    vocab = [g for g, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
+    char_out = args.out.parent / CHAR_ARTEFACT.name
+    CharRiskModel(vocab, vec.idf_, chr_.coef_, chr_.intercept_, tuple(str(c) for c in chr_.classes_)).save(char_out)
+    fusion = {"model_threshold": best["model_threshold"], "embedding_share": best["embedding_share"]}
+    (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
+
     metrics = {
-        "seed": args.seed, "C": args.C, "data_split": args.split,
+        "seed": args.seed, "C": args.C, "char_C": args.char_C, "char_features": len(vocab), "data_split": args.split,
         "command": "python -m agent.safety.train " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "features": "all-MiniLM-L6-v2 sentence vector of the current user turn (384-d)",
-        "n_risk": n_risk, "n_negative": int((~is_risk).sum()), "n_hard_negative": len(hard),
-        "cv5_model_only": cv_figures,
-        "note": "5-fold CV on the training texts (model alone, no rules); probe-set figures come from `python -m eval.safety`.",
+        "features": "all-MiniLM-L6-v2 vector of the current user turn (384-d) + char 2-5-gram TF-IDF (char_wb)",
+        "n_risk": int(is_risk[trainable].sum()), "n_negative": int((~is_risk)[trainable].sum()),
+        "n_hard_negative": int((hard & trainable).sum()), "n_multi_turn_scored_only": int((~trainable).sum()),
+        "fusion": fusion, "false_alarm_budget": args.false_alarm_budget,
+        "cv5_grouped_gate": {k: best[k] for k in ("recall", "false_alarm_hard", "false_alarm_corpus")},
+        "cv5_grouped_grid": [g for g in grid if g["embedding_share"] == best["embedding_share"]],
+        "note": ("Grouped 5-fold CV (blocks of 12 sentences written together) on tuning data only; whole gate = rules "
+                 "with context + out-of-fold model probabilities. Held-out figures come from `python -m eval.safety`."),
         "seconds": round(time.time() - t0, 1),
     }
     (args.out.parent / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(json.dumps(metrics, indent=2))
+    print(json.dumps({k: v for k, v in metrics.items() if k != "cv5_grouped_grid"}, indent=2))
     return 0
 
 

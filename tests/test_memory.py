@@ -267,10 +267,47 @@ def test_rebuild_and_approximate_index(store, character, tmp_path):
     mem.add(character.id, texts[:3], emotion="nostalgic")
     assert mem._collection(character.id, "").kind == "flat"
     mem.add(character.id, texts[3:], emotion="nostalgic")  # crosses the threshold
-    assert mem._collection(character.id, "").kind == "hnsw"
+    assert mem._collection(character.id, "").kind == "pq"
     assert mem.rebuild(character.id) == 6
     got = mem.recall(character.id, None, "memory number five about the sea", k=1)
     assert got[0].text == texts[4]
+
+
+def test_pq_index_reranks_exactly_and_round_trips(tmp_path):
+    # 2,000 random memories: the code scan plus exact re-ranking of 20 x k candidates must find
+    # the exact top 10 of a combined query, and reconstruct the stored vectors bit for bit.
+    rng = np.random.default_rng(1)
+    sem = rng.normal(size=(2000, 384)).astype(np.float32)
+    sem /= np.linalg.norm(sem, axis=1, keepdims=True)
+    labels = rng.choice(["sad", "joyful", "afraid", "angry", "nostalgic"], size=2000)
+    emo = np.stack([label_point(l) for l in labels]).astype(np.float32)
+    index = MemoryIndex.build([str(i) for i in range(2000)], sem, emo, approximate_threshold=1000)
+    assert index.kind == "pq"
+    hits = 0
+    for j in range(10):
+        q, q_e = sem[j] + 0.5 * sem[j + 1], label_point("sad")
+        q /= np.linalg.norm(q)
+        brute = np.argsort(combined_distance(sem @ q, emo @ q_e, 0.3), kind="stable")[:10]
+        hits += len(set(brute.tolist()) & {r.row for r in retrieve([index], q, q_e, "combination", 10)})
+    assert hits >= 98  # recall@10 >= 0.98 against exact search
+    s, e = index.vectors(np.array([5, 1999]))
+    assert np.array_equal(s, sem[[5, 1999]]) and np.allclose(e, emo[[5, 1999]])
+    index.save(tmp_path / "pq")
+    loaded = MemoryIndex.load(tmp_path / "pq")
+    assert loaded.kind == "pq" and len(loaded) == 2000
+    q = np.concatenate([sem[7], np.zeros(8, np.float32)])
+    assert loaded.search(q, 3)[1].tolist() == index.search(q, 3)[1].tolist()
+    assert loaded.search(q, 1)[1].tolist() == [7]
+    loaded.add(["new"], sem[:1] * -1.0, emo[:1])  # incremental add after training
+    assert loaded.search(np.concatenate([-sem[0], emo[0]]), 1)[1].tolist() == [2000]
+
+
+def test_pq_index_trains_on_a_tiny_first_batch():
+    sem = np.eye(3, 384, dtype=np.float32)
+    index = MemoryIndex.build(["a", "b", "c"], sem, np.eye(3, 8, dtype=np.float32), kind="pq")
+    assert index.search(np.concatenate([sem[1], np.zeros(8, np.float32)]), 3)[1].tolist()[0] == 1
+    with pytest.raises(ValueError, match="kind"):
+        MemoryIndex.empty("annoy")
 
 
 def test_duplicates_skipped_and_empty_text_rejected(store, character, tmp_path):

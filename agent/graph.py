@@ -89,7 +89,11 @@ def load_context(state: TurnState, runtime: Ctx) -> dict:
     if ctx.transition is not None:
         baseline = ctx.transition.baseline(character.traits)
         prev = _decay(prev or baseline, baseline, session.updated_at, ctx.settings)
+    # The planner's recency rule needs the strategies it chose before; the store has them, so it
+    # need not re-tag the replies (crisis turns carry none: then the planner tags them itself).
+    strategies = [t.strategy.strategy for t in turns if t.strategy is not None]
     return {"user_id": session.user_id, "character": character, "history": history,
+            "previous_strategies": strategies if len(strategies) == len(turns) else None,
             "turn_index": session.turn_count, "agent_vad_prev": prev or VAD(),
             "timings_ms": _timed(state, "load_context", t0)}
 
@@ -173,7 +177,8 @@ def plan(state: TurnState, runtime: Ctx) -> dict:
     elif ctx.planner is not None:
         choice = ctx.planner.plan(dialogue_of(state), emotion=state.get("emotion"),
                                   cause=state.get("cause"), encoding=state.get("encoding"),
-                                  forbidden=state.get("forbidden_strategies", ()))
+                                  forbidden=state.get("forbidden_strategies", ()),
+                                  previous_strategies=state.get("previous_strategies"))
     else:
         return {}
     _emit("strategy", strategy=choice.to_dict())

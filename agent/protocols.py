@@ -50,8 +50,10 @@ class EmotionTransition(Protocol):
 @runtime_checkable
 class StrategyPlanner(Protocol):
     def plan(self, dialogue: Sequence[Utterance], *, emotion: EmotionReading | None = None,
-             cause: CauseReading | None = None, encoding: Any = None,
-             forbidden: Sequence[str] = ()) -> StrategyChoice: ...
+             cause: CauseReading | None = None, encoding: Any = None, forbidden: Sequence[str] = (),
+             previous_strategies: Sequence[str] | None = None) -> StrategyChoice:
+        """The strategy of the next supporter turn. ``previous_strategies``: the agent's earlier
+        strategies in this session, oldest first, as stored; None when unknown."""
 
 
 @runtime_checkable

@@ -64,8 +64,10 @@ class MemorySettings(BaseModel):
     emotion_weight: float = 0.2
     """Weight of the emotion distance in the combination strategy (semantic gets 1 - w)."""
     sequential_pool: int = 20
-    approximate_threshold: int = 50_000
-    """Collections larger than this get an approximate (HNSW) index; smaller ones exact search."""
+    approximate_threshold: int = 20_000
+    """Collections of at least this many memories get the approximate index (4-bit PQ fast scan
+    with exact re-ranking, ``memory.index``); smaller ones exact search, which costs about 2 ms
+    at this size on one core (eval/benchmarks/results_memory.md)."""
 
 
 class PerceptionSettings(BaseModel):

@@ -30,6 +30,8 @@ class TurnState(TypedDict, total=False):
     character: Character
     history: list[Utterance]
     """Earlier messages of the session, oldest first (without the current user turn)."""
+    previous_strategies: list[str] | None
+    """The strategies of the replies in ``history``, oldest first; None when a turn has none."""
     turn_index: int
     agent_vad_prev: VAD
     """The character's emotion state before this turn (decayed towards its baseline)."""

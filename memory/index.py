@@ -155,7 +155,7 @@ class MemoryIndex:
 
     @classmethod
     def build(cls, ids: Sequence[str], semantic: np.ndarray, emotion: np.ndarray, *,
-              approximate_threshold: int = 50_000, kind: str | None = None,
+              approximate_threshold: int = 20_000, kind: str | None = None,
               **params) -> "MemoryIndex":
         """An index over the given memories; ``kind`` defaults to flat or pq by size; ``params``
         go to ``empty`` (HNSW's ``hnsw_m``, ``ef_construction``)."""

@@ -68,7 +68,7 @@ class ContagionTransition:
 
 
 class FirstAllowedPlanner:
-    def plan(self, dialogue, *, emotion=None, cause=None, encoding=None, forbidden=()):
+    def plan(self, dialogue, *, emotion=None, cause=None, encoding=None, forbidden=(), previous_strategies=None):
         for s in ("Question", "Reflection of feelings", "Providing Suggestions"):
             if s not in forbidden:
                 return StrategyChoice(strategy=s, stage="exploration", distribution=((s, 1.0),))

@@ -82,6 +82,28 @@ def test_stream_yields_annotations_then_tokens_then_done(bot):
     assert text == events[-1]["result"].reply
 
 
+def test_planner_gets_the_stored_strategies_of_earlier_turns(tmp_path):
+    class RecordingPlanner(FirstAllowedPlanner):
+        seen: list = []
+
+        def plan(self, dialogue, *, previous_strategies=None, **kwargs):
+            self.seen.append(previous_strategies)
+            return super().plan(dialogue, **kwargs)
+
+    planner = RecordingPlanner()
+    agent = make_agent(tmp_path, planner=planner)
+    agent.create_character(Character("Ada"))
+    session = agent.start_session("Ada", user_id="sam")
+    agent.chat(session.id, "hi")
+    agent.chat(session.id, "hello again", strategy="Affirmation and Reassurance")
+    agent.chat(session.id, "still here")
+    assert planner.seen == [[], ["Question", "Affirmation and Reassurance"]]
+    agent.chat(session.id, "KILL_SWITCH")  # a crisis turn has no strategy: the planner tags itself
+    agent.chat(session.id, "ok")
+    assert planner.seen[-1] is None
+    agent.close()
+
+
 def test_strategy_override_and_forbid(bot):
     session = bot.start_session("Ada")
     assert bot.chat(session.id, "hi", strategy="affirmation").strategy.strategy == "Affirmation and Reassurance"

@@ -2,6 +2,7 @@
 
     python -m eval.planner --split valid [--planner trained|llm|prior|trained,llm] [--limit N]
                            [--history gold|tagged] [--data-dir ../shared/data] [--json out.json]
+                           [--backend openai --base-url http://127.0.0.1:8000/v1]  # LLM planner on vLLM
 
 Protocol: for each supporter turn the planner gets the gold preceding dialogue (usr -> "user",
 sys -> "assistant"), the seeker's ESConv emotion type (dialogue level), and the strategy history:
@@ -31,16 +32,18 @@ from eval.strategy_metrics import strategy_report
 
 
 def build_planner(kind: str, settings=None):
+    """``kind``'s planner; the LLM planner's model is the settings' backend (embedded by default,
+    or an OpenAI-compatible server such as vLLM with ``--backend openai --base-url URL``)."""
     from agent.planner import load_planner
 
     if kind != "llm":
         return load_planner(kind)
-    from agent.llm.embedded import EmbeddedChatModel
+    from agent.llm import make_chat_model
     from agent.settings import Settings
 
     settings = settings or Settings.load()
-    # Deterministic choice scoring; no sampling involved.
-    return load_planner("llm", chat_model=EmbeddedChatModel.from_settings(settings))
+    # The choice is constrained to the eight strategies (scored or by structured output): no sampling.
+    return load_planner("llm", chat_model=make_chat_model(settings))
 
 
 def turns(data_dir: Path, split: str) -> list[tuple]:
@@ -99,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="random sample of N supporter turns (seed 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the full reports here")
+    parser.add_argument("--backend", choices=("embedded", "openai"), default=None,
+                        help="the LLM planner's backend (default: the settings')")
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--model", default=None, help="model name on that server")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be positive")
@@ -109,9 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < len(sample):
         sample = random.Random(args.seed).sample(sample, args.limit)
     opener = TrainedPlanner.load()
+    from agent.settings import Settings
+
+    llm = {k: v for k, v in (("backend", args.backend), ("base_url", args.base_url), ("model", args.model)) if v}
+    settings = Settings.load(config_file=None, llm=llm) if llm else None
     rows = []
     for kind in [k.strip() for k in args.planner.split(",") if k.strip()]:
-        report = evaluate(build_planner(kind), sample, args.history, opener)
+        report = evaluate(build_planner(kind, settings), sample, args.history, opener)
         rows.append((kind, report))
         print(f"{kind}: " + json.dumps({k: report[k] for k in ("accuracy", "macro_f1", "weighted_f1", "B", "fallbacks")}),
               file=sys.stderr, flush=True)

@@ -27,7 +27,7 @@ from agent.protocols import (CauseFinder, EmotionDetector, EmotionTransition, Me
 from agent.records import VAD, MemoryUnit, SafetyVerdict, TurnResult, Utterance
 from agent.settings import Settings
 from agent.state import TurnState
-from agent.store.base import Store
+from agent.store.base import NotFound, Store
 
 
 @dataclass
@@ -146,9 +146,14 @@ def recall(state: TurnState, runtime: Ctx) -> dict:
     ctx = runtime.context
     if ctx.memory is None:
         return {"memories": []}
-    memories = ctx.memory.recall(state["character"].id, state["user_id"], state["user_text"],
-                                 emotion=state.get("emotion"), encoding=state.get("encoding"),
-                                 k=ctx.settings.memory.k)
+    try:
+        memories = ctx.memory.recall(state["character"].id, state["user_id"], state["user_text"],
+                                     emotion=state.get("emotion"), encoding=state.get("encoding"),
+                                     k=ctx.settings.memory.k)
+    except NotFound:
+        if state.get("persist") is not False:
+            raise
+        memories = []  # a dry run's character need not be stored; then it has no memories
     _emit("memories", memories=[m.to_dict() for m in memories])
     return {"memories": memories, "timings_ms": _timed(state, "recall", t0)}
 

@@ -411,3 +411,19 @@ def test_real_minilm_recalls_the_fitting_experience(tmp_path):
     assert {m.emotion for m in sad} == {"devastated", "lonely"}
     lonely = mem.recall(character.id, "ann", query, emotion=reading("lonely"), k=1, strategy="sequential")
     assert "alone" in lonely[0].text
+
+
+def test_dry_run_with_an_unsaved_character_recalls_nothing(tmp_path):
+    """``Agent.respond`` (what the evaluation uses) with memory on and a character that is not in
+    the store: no memories, no error; a stored session with a vanished character still fails."""
+    from agent import Agent, Settings, Utterance
+    from tests.fakes import EchoChatModel
+
+    settings = Settings.load(config_file=None, home=tmp_path)
+    bot = Agent.from_settings(settings, chat_model=EchoChatModel(), encoder=None, detector=None,
+                              cause_finder=None, transition=None, planner=None, safety=None,
+                              memory=None)
+    bot.context.memory = make_memory(bot.store, tmp_path)
+    result = bot.respond([Utterance("user", "My sister's wedding is on Saturday.")])
+    assert result.reply and result.memories == ()
+    bot.close()

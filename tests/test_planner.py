@@ -234,3 +234,32 @@ def test_factory():
 def test_esconv_valid_examples(data_dir):
     ex = load_examples(data_dir, "valid")
     assert len(ex) == 2722 and {e.strategy for e in ex} == set(STRATEGIES)
+
+
+def test_an_uncertain_emotion_is_averaged_over_the_types_seen_in_training():
+    """ESConv gives one known emotion type per dialogue; the agent has only the detector's reading.
+    A reading that names no type (a positive label, no reading) must not reach the network as the
+    "unknown" column, constant in training, which made the planner ask Questions regardless."""
+    from agent.planner.features import ESCONV_EMOTIONS
+
+    planner = TrainedPlanner.load()
+    k = {e: i for i, e in enumerate(ESCONV_EMOTIONS)}
+    prior = planner.emotion_mixture(None)
+    assert prior[k["unknown"]] == 0.0 and prior.sum() == pytest.approx(1.0)
+    assert prior[k["anxiety"]] > prior[k["guilt"]] > 0  # training shares
+    assert planner.emotion_mixture("Anxiety")[k["anxiety"]] == 1.0  # a gold label stays one-hot
+    reading = EmotionReading(label="anxious", confidence=0.5, top_k=(("anxious", 0.5), ("joyful", 0.3), ("sad", 0.1)))
+    w = planner.emotion_mixture(reading)
+    assert w.sum() == pytest.approx(1.0) and w[k["unknown"]] == 0.0
+    assert w[k["anxiety"]] == pytest.approx(0.5 + 0.4 * prior[k["anxiety"]])
+
+    x = planner_features(np.zeros((1, 384), np.float32), ["user"], [], "anxiety", n_utterances=1)
+    one_hot = planner.mixed_logits(x, "anxiety")
+    plain = planner.logits(x)
+    assert np.allclose(softmax(one_hot), softmax(plain))  # a one-hot changes nothing
+
+    dialogue = [Utterance("user", "I got the job!"), Utterance("assistant", "Congratulations!"),
+                Utterance("user", "But I'm worried I won't be good enough.")]
+    joyful = planner.plan(dialogue, emotion=EmotionReading(label="joyful", confidence=0.9))
+    none = planner.plan(dialogue, emotion=None)
+    assert joyful.distribution == none.distribution

@@ -4,7 +4,8 @@ previous supporter strategies, the position in the conversation and the seeker's
 
 Decoding, in order (each step documented where it is applied):
 
-1. ``logits = mlp(x)``;
+1. ``logits = mlp(x)``, marginalised over the seeker's emotion type when it is uncertain (see
+   ``emotion_mixture``): ``log sum_e w_e softmax(mlp(x with type e))``;
 2. calibration offsets ``logits += offsets`` (one per strategy) - the bias control that lifts the
    rare strategies (Restatement, Information, Reflection) the plain classifier starves. They
    start from the prior correction ``-0.5 * log(train prior)`` and are refined on ESConv valid for
@@ -37,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.planner.features import FEATURE_DIM, FEATURE_VERSION, SLOTS, planner_features
+from agent.planner.features import (ESCONV_EMOTIONS, FEATURE_DIM, FEATURE_VERSION, SLOTS, esconv_emotion,
+                                    planner_features)
 from agent.planner.strategies import STAGES, STRATEGIES, normalise_strategy, stage_of
 from agent.planner.tagger import StrategyTagger
 from agent.records import CauseReading, EmotionReading, StrategyChoice, Utterance
@@ -139,6 +141,48 @@ class TrainedPlanner:
         h = np.maximum(h @ p["w1"] + p["b1"], 0.0)
         return (h @ p["w2"] + p["b2"]).astype(np.float64)
 
+    def emotion_mixture(self, emotion: EmotionReading | str | None) -> np.ndarray:
+        """Weights over ``ESCONV_EMOTIONS`` for the seeker's emotion type.
+
+        The planner was trained on ESConv's survey label: one known type per dialogue, never
+        "unknown" (its input column is constant in training, so feeding it would be out of
+        range). The agent has only the detector's reading of the turn instead. So the mass of a
+        reading that names a type (an ESConv label, or an ED label that maps to one) goes to that
+        type, and the rest (positive labels, the tail beyond the top-k, no reading at all) is
+        spread by each type's share in training. A gold ESConv label is thus a one-hot, as in
+        training. ``mixed_logits`` then averages the planner's distribution over these weights.
+        """
+        n = len(ESCONV_EMOTIONS)
+        prior = self.p["mu"][-n:].astype(np.float64).copy()  # the one-hot block's training means
+        prior[ESCONV_EMOTIONS.index("unknown")] = 0.0
+        prior /= prior.sum()
+        if emotion is None:
+            return prior
+        if isinstance(emotion, str):
+            pairs = [(emotion, 1.0)]
+        else:
+            pairs = list(emotion.top_k) or [(emotion.label, 1.0)]
+        w = np.zeros(n)
+        for label, prob in pairs:
+            kind = esconv_emotion(label)
+            if kind != "unknown" and np.isfinite(prob) and prob > 0:
+                w[ESCONV_EMOTIONS.index(kind)] += float(prob)
+        w += max(0.0, 1.0 - w.sum()) * prior
+        return w / w.sum()
+
+    def mixed_logits(self, x: np.ndarray, emotion: EmotionReading | str | None) -> np.ndarray:
+        """Log of the planner's distribution averaged over ``emotion_mixture(emotion)``; ``x``'s
+        emotion block is overwritten per type (for a one-hot this equals the plain logits up to a
+        constant, which decoding ignores)."""
+        n = len(ESCONV_EMOTIONS)
+        weights = self.emotion_mixture(emotion)
+        kinds = np.flatnonzero(weights > 1e-6)
+        rows = np.repeat(np.asarray(x, np.float32).reshape(1, -1), len(kinds), axis=0)
+        rows[:, -n:] = 0.0
+        rows[np.arange(len(kinds)), FEATURE_DIM - n + kinds] = 1.0
+        probs = softmax(self.logits(rows))
+        return np.log(np.maximum(weights[kinds] @ probs, 1e-300))
+
     def decode(self, logits: np.ndarray, previous: Sequence[str] = (), forbidden: set[str] = frozenset()) -> np.ndarray:
         """Calibrated distribution over ``STRATEGIES`` (steps 2-5 of the module docstring)."""
         z = logits + self.offsets
@@ -179,8 +223,8 @@ class TrainedPlanner:
         """The strategy for a supporter who speaks first (no dialogue at all; ESConv has such
         turns, the agent itself always answers a user turn)."""
         banned = check_forbidden(forbidden)
-        x = planner_features(np.zeros((0, 384), np.float32), (), (), _emotion_label(emotion), n_utterances=0)
-        probs = self.decode(self.logits(x), (), banned)
+        x = planner_features(np.zeros((0, 384), np.float32), (), (), None, n_utterances=0)
+        probs = self.decode(self.mixed_logits(x, emotion), (), banned)
         best = int(np.argmax(probs))
         return StrategyChoice(strategy=STRATEGIES[best], stage=stage_from_distribution(probs, 0),
                               distribution=tuple((s, round(float(p), 4)) for s, p in zip(STRATEGIES, probs)),
@@ -197,9 +241,9 @@ class TrainedPlanner:
         else:
             previous = [normalise_strategy(s) for s in previous_strategies]
         tail = window[-SLOTS:]
-        x = planner_features(vectors[-len(tail):], [u.role for u in tail], previous,
-                             _emotion_label(emotion), n_utterances=len(dialogue))
-        return self.decode(self.logits(x), previous, banned), len(previous)
+        x = planner_features(vectors[-len(tail):], [u.role for u in tail], previous, None,
+                             n_utterances=len(dialogue))
+        return self.decode(self.mixed_logits(x, emotion), previous, banned), len(previous)
 
     def _vectors(self, window: list[Utterance], need: int, encoding: Any) -> np.ndarray:
         """Vectors of the last ``need`` utterances of ``window``: from ``encoding`` where it has
@@ -221,9 +265,3 @@ class TrainedPlanner:
 
             self._encoder = MiniLMTurnEncoder()
         return np.asarray(self._encoder.encode_texts(texts), np.float32)
-
-
-def _emotion_label(emotion: EmotionReading | str | None) -> str | None:
-    if emotion is None:
-        return None
-    return emotion if isinstance(emotion, str) else emotion.label

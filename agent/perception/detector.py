@@ -1,10 +1,10 @@
 """The emotion detector: what the user feels, as a distribution over the 32 ED emotions.
 
-Design (small and CPU-fast): MiniLM's lower layers (1..5, frozen, shared with memory and the
-planner via ``SplitTurnEncoder``) encode each utterance once; a fine-tuned copy of MiniLM's top
-layer (6) attends across the recent utterances (role and turn-distance embeddings tell it who
-spoke when) and a linear head reads the emotion from the mean of all tokens and of the current
-turn's tokens. Only the fine-tuned top layer and head are stored (fp16 safetensors).
+Design (small and CPU-fast): MiniLM's lower layers (1..``LOWER_LAYERS``, frozen, shared with
+memory and the planner via ``SplitTurnEncoder``) encode each utterance once; fine-tuned copies of
+MiniLM's upper layers attend across the recent utterances (role and turn-distance embeddings tell
+them who spoke when) and a linear head reads the emotion from the mean of all tokens and of the
+current turn's tokens. Only the fine-tuned layers and head are stored (fp16 safetensors).
 
 The context is the dialogue so far, ending with the user's turn; when it is longer than
 ``MAX_CONTEXT_TOKENS`` the oldest tokens are dropped (the most recent ones are kept).

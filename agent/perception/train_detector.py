@@ -4,8 +4,8 @@
 
 Samples follow the standard ED protocol (MoEL, CEM, IAMM): one per listener response, the input
 being the dialogue before it, the label the conversation's emotion; the situation (``prompt``)
-column is never used. MiniLM's frozen lower layers (1..5) are run once per utterance and cached under
-``.cache/perception`` (fp16), so training only runs the fine-tuned top layers. The best epoch on
+column is never used. MiniLM's frozen lower layers (``LOWER_LAYERS``) are run once per utterance and cached under
+``.cache/perception`` (fp16), so training only runs the fine-tuned upper layers. The best epoch on
 valid is written to ``agent/artefacts/detector`` (fp16 safetensors, config and metrics.json).
 """
 
@@ -104,15 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--out", default=str(ARTEFACT_DIR))
     p.add_argument("--cache-dir", default=".cache/perception")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--head-lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, default=0, help="use only the first N conversations (smoke test)")
-    p.add_argument("--train-conversations", type=int, default=4000,
-                   help="seeded sample of ED train conversations (0: all); the 2-core CPU budget")
+    p.add_argument("--train-conversations", type=int, default=0,
+                   help="seeded sample of ED train conversations (0: all)")
     p.add_argument("--valid-conversations", type=int, default=500,
                    help="seeded sample of ED valid conversations used for epoch selection (0: all)")
     p.add_argument("--max-context-utterances", type=int, default=3,

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # GPU users: make TORCH_SPEC='torch' (or install their CUDA build first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test install install-dev train bench clean
+.PHONY: demo test install install-dev train bench results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,11 @@ train: install-dev
 	$(BIN)/python -m agent.transition --train
 
 bench: install-dev
-	bash .ci/bench
+	bash eval/benchmarks/run_all.sh
+
+# The README's results table on valid (ESConv and ED through a vLLM server; needs ../shared/data).
+results: install-dev
+	bash eval/reproduce.sh
 
 clean:
 	rm -rf $(VENV) .vllm-venv .cache build *.egg-info

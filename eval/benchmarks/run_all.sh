@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other (run it on an otherwise idle machine; needs ../shared/data).
+# Starts the vLLM CPU server for the LLM, agent and evaluation-throughput benchmarks unless
+# KINDRED_BENCH_URL points at a running one. Tables go to stdout (the perception benchmark also
+# rewrites results_perception.md); copy them into eval/benchmarks/results_*.md with the machine.
+#
+#   make bench
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=.venv/bin/python
+url="${KINDRED_BENCH_URL:-}"
+if [ -z "$url" ]; then
+  bash .ci/vllm.sh install
+  [ -f .cache/vllm-model/config.json ] || $PY -m agent.llm.export .cache/vllm-model
+  port="${KINDRED_VLLM_PORT:-8011}"
+  bash .ci/vllm.sh start .cache/vllm-model "$port"
+  trap 'bash .ci/vllm.sh stop' EXIT
+  url="http://127.0.0.1:$port/v1"
+fi
+$PY -m eval.benchmarks.bench_perception --write --threads 1
+$PY -m eval.benchmarks.bench_planner --turns 100
+$PY -m eval.benchmarks.bench_memory --sizes 1000 10000 100000
+$PY -m eval.benchmarks.bench_llm --vllm-url "$url" --threads 1
+$PY -m eval.benchmarks.bench_agent --vllm "$url" --tokenizer .cache/vllm-model --load
+$PY eval/benchmarks/bench_eval_throughput.py --base-url "$url" --n 64 --n-serial 16

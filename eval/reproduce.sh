@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Reproduce the README's results table on valid: ESConv and EmpatheticDialogues through a vLLM
+# server (the CPU build here, started and stopped by this script unless KINDRED_EVAL_URL points at
+# a running one), 300 seeded reply turns each. Reports land in runs/eval/<dataset>-valid/.
+#
+#   make results                       # or: bash eval/reproduce.sh [extra python -m eval args]
+#   KINDRED_EVAL_URL=http://gpu:8000/v1 LIMIT=0 make results    # whole splits on a GPU server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+LIMIT="${LIMIT:-300}"
+url="${KINDRED_EVAL_URL:-}"
+if [ -z "$url" ]; then
+  bash .ci/vllm.sh install
+  [ -f .cache/vllm-model/config.json ] || $PY -m agent.llm.export .cache/vllm-model
+  port="${KINDRED_VLLM_PORT:-8011}"
+  bash .ci/vllm.sh start .cache/vllm-model "$port"
+  trap 'bash .ci/vllm.sh stop' EXIT
+  url="http://127.0.0.1:$port/v1"
+fi
+limit=(); [ "$LIMIT" != 0 ] && limit=(--limit "$LIMIT")
+for dataset in esconv ed; do
+  $PY -m eval --dataset "$dataset" --split valid "${limit[@]}" --backend openai --base-url "$url" \
+      --model "${KINDRED_EVAL_MODEL:-SmolLM2-135M-Instruct}" --concurrency 32 \
+      --out "runs/eval/$dataset-valid" "$@"
+done
+$PY -m eval.detector --split valid

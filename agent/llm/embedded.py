@@ -173,6 +173,7 @@ class EmbeddedChatModel(ChatModel):
         self._lock = threading.RLock()
         self._load_lock = threading.Lock()
         self._model: Any = None
+        self._cache_arg: str | None = None
         self._tokenizer: Any = None
         self._eos_ids: set[int] = set()
         self._digit_ids: dict[str, list[int]] | None = None
@@ -322,8 +323,8 @@ class EmbeddedChatModel(ChatModel):
         seen = torch.tensor(sorted(set(ids)), dtype=torch.long)
         for _ in range(opts.max_new_tokens):
             with self._lock, torch.inference_mode():
-                out = model(input_ids=step_input, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+                out = model(input_ids=step_input, use_cache=True, **self._with_cache(past))
+            past = _cache_of(out)
             logits = out.logits[0, -1].float()
             if allowed is not None:
                 logits = allowed(logits)
@@ -336,6 +337,16 @@ class EmbeddedChatModel(ChatModel):
             if penalty != 1.0:
                 seen = torch.unique(torch.cat([seen, torch.tensor([token])]))
             step_input = torch.tensor([[token]])
+
+    def _with_cache(self, cache: Any) -> dict[str, Any]:
+        """The KV cache as the model's forward takes it: ``cache`` in transformers 5.2x, where
+        ``past_key_values`` is deprecated, ``past_key_values`` before."""
+        if self._cache_arg is None:
+            import inspect
+
+            params = inspect.signature(self._model.forward).parameters
+            self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        return {self._cache_arg: cache}
 
     # -- structured output: choices ------------------------------------------------------------------
     def _best_choice(self, messages: Sequence[Message], choices: Sequence[str], *, prefix: str,
@@ -366,9 +377,9 @@ class EmbeddedChatModel(ChatModel):
                 cont = tok(choice + suffix, add_special_tokens=False)["input_ids"]
                 score = float(first_logp[cont[0]])
                 if len(cont) > 1:
-                    cache = copy.deepcopy(out.past_key_values)
-                    step = self._model(input_ids=torch.tensor([cont[:-1]]), past_key_values=cache,
-                                       use_cache=True)
+                    cache = copy.deepcopy(_cache_of(out))
+                    step = self._model(input_ids=torch.tensor([cont[:-1]]), use_cache=True,
+                                       **self._with_cache(cache))
                     logp = torch.log_softmax(step.logits[0].float(), dim=-1)
                     score += float(logp[torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum())
                 scores.append(score)
@@ -490,6 +501,12 @@ def _validate_messages(messages: Sequence[Message]) -> None:
             raise ValueError(f"message {i} must be a dict with role system/user/assistant, got {m!r:.80}")
         if not isinstance(m.get("content"), str):
             raise ValueError(f"message {i} content must be a string")
+
+
+def _cache_of(out: Any) -> Any:
+    """The KV cache a forward pass returned (``cache`` in transformers 5.2x, else ``past_key_values``)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _penalise(logits: Any, seen: Any, penalty: float) -> Any:

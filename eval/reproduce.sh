@@ -11,10 +11,8 @@ PY=.venv/bin/python
 LIMIT="${LIMIT:-300}"
 url="${KINDRED_EVAL_URL:-}"
 if [ -z "$url" ]; then
-  bash .ci/vllm.sh install
-  [ -f .cache/vllm-model/config.json ] || $PY -m agent.llm.export .cache/vllm-model
   port="${KINDRED_VLLM_PORT:-8011}"
-  bash .ci/vllm.sh start .cache/vllm-model "$port"
+  bash .ci/vllm.sh up "$port"
   trap 'bash .ci/vllm.sh stop' EXIT
   url="http://127.0.0.1:$port/v1"
 fi

@@ -34,12 +34,13 @@ demo: install
 test: install-dev
 	bash .ci/test
 
-# Retrain every small model the project ships (needs ../shared/data; CPU, tens of minutes).
+# Retrain every small model the project ships (needs ../shared/data; one to two hours on 2 CPU cores).
 train: install-dev
 	$(BIN)/python -m agent.perception.train_detector
 	$(BIN)/python -m agent.perception.train_cause
 	$(BIN)/python -m agent.planner.train
 	$(BIN)/python -m agent.transition --train
+	$(BIN)/python -m agent.safety.train
 
 bench: install-dev
 	bash eval/benchmarks/run_all.sh

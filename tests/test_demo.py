@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from agent import Agent, Character, Settings, Traits
-from agent.demo import (DemoController, build_demo, cause_highlights, cause_note, emotion_confidences,
-                        format_experiences, memories_html, parse_experiences, safety_html,
-                        session_choices, strategy_html)
+from agent.demo import DemoController, build_demo
+from agent.demo_panels import (cause_highlights, cause_note, emotion_confidences, format_experiences,
+                               memories_html, parse_experiences, safety_html, session_choices,
+                               strategy_html)
 from agent.demo_plots import trajectory, trajectory_figure
 from agent.llm.base import LLMUnavailable
 from agent.records import (VAD, CauseReading, EmotionReading, MemoryUnit, RecalledMemory, SafetyVerdict,

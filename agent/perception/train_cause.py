@@ -23,7 +23,7 @@ import numpy as np
 
 from agent.perception.cause import (ARTEFACT_DIR, HASH_DIM, MAX_HISTORY, TRAIN_COMMAND, clause_features,
                                     clauses, pair_features)
-from agent.perception.data import RecconDialogue, load_reccon, reccon_pairs
+from agent.perception.data import load_reccon, reccon_pairs
 
 
 def pair_matrix(dialogues) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:

@@ -81,6 +81,28 @@ def test_opposite_characters_diverge_in_the_expected_direction():
     assert rise(NEUROTIC, trajectories["neurotic"]) > rise(CALM, trajectories["calm"])
 
 
+def test_trained_model_opposite_characters_diverge_in_the_expected_direction():
+    """The default (trained) model on a real conversation with the shipped MiniLM: the neurotic
+    character stays sadder and more aroused than the calm one at every turn, and neither state
+    leaves the VAD cube."""
+    model = load_transition("trained")
+    lines = ["I lost my job today.", "I'm scared I won't be able to pay the rent.",
+             "My partner left last month too. I feel like everything is falling apart."]
+    trajectories = {}
+    for name, traits in (("calm", CALM), ("neurotic", NEUROTIC)):
+        state, dialogue, path = model.baseline(traits), [], []
+        for text, emotion in zip(lines, ["sad", "afraid", "devastated"]):
+            dialogue.append(Utterance("user", text))
+            state, _ = model.step(state, traits, dialogue, user_emotion=reading(emotion))
+            path.append(state)
+            dialogue.append(Utterance("assistant", "I'm here with you."))
+        trajectories[name] = path
+    for calm, neurotic in zip(trajectories["calm"], trajectories["neurotic"]):
+        assert neurotic.valence < calm.valence - 0.1
+        assert neurotic.arousal > calm.arousal + 0.1
+        assert all(-1.0 <= v <= 1.0 for v in (*calm.as_tuple(), *neurotic.as_tuple()))
+
+
 def test_reply_label_stays_supportive():
     rules = RuleBasedTransition()
     state = VAD()

@@ -9,6 +9,7 @@
     kindred sessions [--character Ada]
     kindred export-model DEST               write the embedded model's Hugging Face folder (for vLLM)
     kindred demo [--port 7860]              the Gradio demo (same as ``python app.py``)
+    kindred eval --dataset esconv ...       the offline evaluation (same as ``python -m eval``)
 
 Global options (before the command): ``--config FILE``, ``--backend embedded|openai``,
 ``--base-url URL``, ``--model NAME``, ``--home DIR``.
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start the Gradio demo")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
+
+    evaluation = commands.add_parser("eval", add_help=False,
+                                     help="the offline evaluation on ESConv or ED (python -m eval --help)")
+    evaluation.add_argument("eval_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -83,6 +88,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:  # its own options and settings (python -m eval); passed through whole
+        from eval.__main__ import main as eval_main
+
+        return eval_main(argv[1:])
     args = _parser().parse_args(argv)
     settings = settings_from_args(args)
     from agent.llm.base import LLMError

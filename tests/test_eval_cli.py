@@ -61,3 +61,12 @@ def test_whole_run_then_resume_guard_and_report_only(tmp_path, monkeypatch, caps
 def test_component_dispatch_names_missing_modules():
     with pytest.raises(SystemExit, match="usage"):
         cli.main(["component", "nope"])
+
+
+def test_kindred_eval_passes_its_arguments_to_python_m_eval(monkeypatch):
+    from agent.cli import main as kindred
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
+    assert kindred(["eval", "--dataset", "ed", "--limit", "3"]) == 0
+    assert seen == [["--dataset", "ed", "--limit", "3"]]

@@ -34,7 +34,12 @@ import numpy as np
 from agent.emotion_space import VAD_TABLE
 from agent.emotions import EKMAN7
 from agent.records import VAD, EmotionReading, Traits, Utterance
-from agent.transition.reading import TransitionReading, finite, safe_prev
+from agent.transition.reading import (
+    TransitionReading,
+    TransitionSteps,
+    finite,
+    safe_prev,
+)
 from agent.transition.reply import supportive_label
 from agent.transition.rules import RuleBasedTransition
 from agent.transition.temperament import as_traits, temperament
@@ -93,7 +98,7 @@ def load_weights(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-class TrainedTransition:
+class TrainedTransition(TransitionSteps):
     """PELD-trained transition; ``user_emotion`` is used only by the rule-based NaN fallback."""
 
     kind = "trained"
@@ -114,14 +119,6 @@ class TrainedTransition:
     @staticmethod
     def metrics(path: str | Path | None = None) -> dict[str, Any]:
         return json.loads(Path(path or ARTEFACT_DIR / "metrics.json").read_text(encoding="utf-8"))
-
-    def baseline(self, traits: Traits) -> VAD:
-        return VAD(*temperament(as_traits(traits)))
-
-    def step(self, prev: VAD, traits: Traits, dialogue: Sequence[Utterance], *,
-             user_emotion: EmotionReading | None = None, encoding: Any = None) -> tuple[VAD, str]:
-        reading = self.read(prev, traits, dialogue, user_emotion=user_emotion, encoding=encoding)
-        return reading.vad, reading.reply_label
 
     def read(self, prev: VAD, traits: Traits, dialogue: Sequence[Utterance], *,
              user_emotion: EmotionReading | None = None, encoding: Any = None) -> TransitionReading:

@@ -17,9 +17,12 @@ VAD(valence=0.2, arousal=0.0, dominance=0.0)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from agent.records import VAD
+from agent.records import VAD, EmotionReading, Traits, Utterance
+from agent.transition.temperament import as_traits, temperament
 
 Point = tuple[float, float, float]
 
@@ -58,3 +61,20 @@ def safe_prev(prev: VAD | None, baseline: VAD) -> VAD:
     if not finite(values):  # type: ignore[arg-type]
         return baseline
     return VAD(*clamp(values))  # type: ignore[arg-type]
+
+
+class TransitionSteps:
+    """The ``EmotionTransition`` protocol over a model's ``read``: both models' resting state is
+    the character's temperament, and a step keeps the state and the reply's label."""
+
+    def read(self, prev: VAD, traits: Traits, dialogue: Sequence[Utterance], *,
+             user_emotion: EmotionReading | None = None, encoding: Any = None) -> TransitionReading:
+        raise NotImplementedError
+
+    def baseline(self, traits: Traits) -> VAD:
+        return VAD(*temperament(as_traits(traits)))
+
+    def step(self, prev: VAD, traits: Traits, dialogue: Sequence[Utterance], *,
+             user_emotion: EmotionReading | None = None, encoding: Any = None) -> tuple[VAD, str]:
+        reading = self.read(prev, traits, dialogue, user_emotion=user_emotion, encoding=encoding)
+        return reading.vad, reading.reply_label

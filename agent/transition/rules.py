@@ -29,9 +29,15 @@ from typing import Any
 from agent.emotion_space import expected_vad, nearest_label, vad_of
 from agent.emotions import EKMAN7
 from agent.records import VAD, EmotionReading, Traits, Utterance
-from agent.transition.reading import Point, TransitionReading, clamp, safe_prev
+from agent.transition.reading import (
+    Point,
+    TransitionReading,
+    TransitionSteps,
+    clamp,
+    safe_prev,
+)
 from agent.transition.reply import supportive_label
-from agent.transition.temperament import as_traits, temperament
+from agent.transition.temperament import as_traits
 
 
 def contagion(traits: Traits) -> float:
@@ -52,18 +58,10 @@ def user_point(emotion: EmotionReading) -> Point:
     return vad_of(emotion.label)
 
 
-class RuleBasedTransition:
+class RuleBasedTransition(TransitionSteps):
     """Contagion towards the user's emotion, scaled by personality, with a pull back to baseline."""
 
     kind = "rules"
-
-    def baseline(self, traits: Traits) -> VAD:
-        return VAD(*temperament(as_traits(traits)))
-
-    def step(self, prev: VAD, traits: Traits, dialogue: Sequence[Utterance], *,
-             user_emotion: EmotionReading | None = None, encoding: Any = None) -> tuple[VAD, str]:
-        reading = self.read(prev, traits, dialogue, user_emotion=user_emotion, encoding=encoding)
-        return reading.vad, reading.reply_label
 
     def read(self, prev: VAD, traits: Traits, dialogue: Sequence[Utterance] = (), *,
              user_emotion: EmotionReading | None = None, encoding: Any = None) -> TransitionReading:

@@ -121,6 +121,10 @@ class TrainedPlanner:
         self.temperature = float(self.p["temperature"])
         self.max_history = max_history
         self.tagger = StrategyTagger(self.p["tagger_w"], self.p["tagger_b"])
+        # Each emotion type's share in training: the means of the input's one-hot emotion block.
+        prior = self.p["mu"][-len(ESCONV_EMOTIONS):].astype(np.float64).copy()
+        prior[ESCONV_EMOTIONS.index("unknown")] = 0.0
+        self.emotion_prior = prior / prior.sum()
         self._encoder = encoder
 
     @classmethod
@@ -153,11 +157,9 @@ class TrainedPlanner:
         training. ``mixed_logits`` then averages the planner's distribution over these weights.
         """
         n = len(ESCONV_EMOTIONS)
-        prior = self.p["mu"][-n:].astype(np.float64).copy()  # the one-hot block's training means
-        prior[ESCONV_EMOTIONS.index("unknown")] = 0.0
-        prior /= prior.sum()
+        prior = self.emotion_prior
         if emotion is None:
-            return prior
+            return prior.copy()
         if isinstance(emotion, str):
             pairs = [(emotion, 1.0)]
         else:

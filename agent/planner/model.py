@@ -124,6 +124,9 @@ class TrainedPlanner:
         # Each emotion type's share in training: the means of the input's one-hot emotion block.
         prior = self.p["mu"][-len(ESCONV_EMOTIONS):].astype(np.float64).copy()
         prior[ESCONV_EMOTIONS.index("unknown")] = 0.0
+        if not prior.sum() > 0:  # weights built without input statistics: no shares known
+            prior = np.ones_like(prior)
+            prior[ESCONV_EMOTIONS.index("unknown")] = 0.0
         self.emotion_prior = prior / prior.sum()
         self._encoder = encoder
 

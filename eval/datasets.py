@@ -31,13 +31,13 @@ array), unless ``skip_malformed=True``, which counts it in ``LoadStats.malformed
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.emotions import ED32
+from agent.planner.data import read_esconv_records
 from agent.planner.strategies import normalise_strategy
 from agent.records import Utterance
 
@@ -145,31 +145,6 @@ def _strategy(raw: str) -> str:
     if key in EXTRA_STRATEGY_ALIASES:
         return EXTRA_STRATEGY_ALIASES[key]
     return normalise_strategy(raw)
-
-
-def read_esconv_records(path: str | Path) -> Iterator[tuple[str, dict]]:
-    """``(where, record)`` for each dialogue of an ESConv file in either layout; ``where`` names
-    the file and line (JSON lines) or the file and dialogue index (JSON array) for errors."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"ESConv file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not a JSON array of dialogues ({exc})") from exc
-        for i, record in enumerate(records):
-            yield f"{path} dialogue {i}", record
-        return
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{line_no}: not a JSON object ({exc})") from exc
-        yield f"{path}:{line_no}", record
 
 
 def _esconv_turns(where: str, record: object) -> list[tuple[str, str, str | None]]:

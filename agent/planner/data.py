@@ -51,19 +51,39 @@ def esconv_path(data_dir: str | Path, split: str) -> Path:
     return path
 
 
+def read_esconv_records(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """``(where, record)`` for each dialogue of an ESConv file, in the JSON-lines layout
+    (``thu-coai/esconv`` splits) or the original JSON-array layout (``ESConv.json``); ``where``
+    names the file and line, or the file and dialogue index, for error messages. The one ESConv
+    reader of the project: the evaluation reads its files through it too."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"ESConv file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not a JSON array of dialogues ({exc})") from exc
+        for i, record in enumerate(records):
+            yield f"{path} dialogue {i}", record
+        return
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{line_no}: not a JSON object ({exc})") from exc
+        yield f"{path}:{line_no}", record
+
+
 def read_dialogues(path: str | Path) -> Iterator[dict]:
-    """The dialogues of one ESConv JSON-lines file, with a clear error on a broken line."""
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: not a JSON object ({exc})") from exc
-            if "dialog" not in record:
-                raise ValueError(f"{path}:{line_no}: no 'dialog' field (expected the thu-coai/esconv layout)")
-            yield record
+    """The dialogue records of one ESConv file, with a clear error on a broken one."""
+    for where, record in read_esconv_records(path):
+        if not isinstance(record, dict) or "dialog" not in record:
+            raise ValueError(f"{where}: no 'dialog' field (expected the thu-coai/esconv layout)")
+        yield record
 
 
 def examples_from_dialogue(record: dict, dialogue_id: int = 0) -> list[PlannerExample]:

@@ -159,6 +159,32 @@ def test_decoding_by_hand():
     assert probs == pytest.approx(expected)
 
 
+def test_ensemble_logits_are_the_members_mean_by_hand():
+    # Two one-unit networks on the first feature x0: member a gives logit 2*x0 to Question,
+    # member b gives 4*relu(x0) to Others; the ensemble's logits are their mean.
+    base = {"feature_version": np.array("planner-features-v1"), "mu": np.zeros(FEATURE_DIM, np.float32),
+            "sigma": np.ones(FEATURE_DIM, np.float32), "prior": np.full(8, 0.125), "offsets": np.zeros(8),
+            "recency_penalty": np.array(0.0), "temperature": np.array(1.0),
+            "tagger_w": np.zeros((384, 8), np.float32), "tagger_b": np.zeros(8, np.float32)}
+    w1 = np.zeros((2, FEATURE_DIM, 1), np.float32)
+    w1[:, 0, 0] = 1.0
+    w2 = np.zeros((2, 1, 8), np.float32)
+    w2[0, 0, STRATEGIES.index("Question")] = 2.0
+    w2[1, 0, STRATEGIES.index("Others")] = 4.0
+    ensemble = TrainedPlanner({**base, "w1": w1, "b1": np.zeros((2, 1), np.float32), "w2": w2,
+                               "b2": np.zeros((2, 8), np.float32)})
+    x = np.zeros((2, FEATURE_DIM), np.float32)
+    x[0, 0], x[1, 0] = 3.0, -1.0
+    expected = np.zeros((2, 8))
+    expected[0, STRATEGIES.index("Question")], expected[0, STRATEGIES.index("Others")] = 3.0, 6.0
+    assert ensemble.logits(x) == pytest.approx(expected)
+    assert ensemble.logits(x[0]) == pytest.approx(expected[0])
+    # A single network stored unstacked is an ensemble of one.
+    single = TrainedPlanner({**base, "w1": w1[0], "b1": np.zeros(1, np.float32), "w2": w2[0],
+                             "b2": np.zeros(8, np.float32)})
+    assert single.logits(x[0]) == pytest.approx(np.eye(8)[STRATEGIES.index("Question")] * 6.0)
+
+
 def test_stage_from_distribution():
     probs = np.zeros(8)
     probs[STRATEGIES.index("Providing Suggestions")] = 0.4

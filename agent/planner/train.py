@@ -4,9 +4,9 @@
 
 Steps: embed every utterance once (MiniLM, cached in ``.cache/embeddings``); fit the strategy
 tagger (logistic regression, supporter utterance -> strategy); build one feature vector per
-supporter turn with the gold history (``agent.planner.features``); train a one-hidden-layer MLP
-(torch, CPU, a few seconds per epoch), keeping the epoch with
-the best valid macro-F1; then fit on valid the per-strategy calibration offsets (bias control:
+supporter turn with the gold history (``agent.planner.features``); train ``--ensemble`` one-hidden-layer
+MLPs from consecutive seeds (torch, CPU, a few seconds per epoch), each keeping its epoch with the
+best valid macro-F1, whose logits are averaged; then fit on valid the per-strategy calibration offsets (bias control:
 macro-F1 with a penalty on the preference bias B), the recency penalty and the temperature. Writes ``planner.npz`` (numpy arrays, no pickle) and
 ``metrics.json`` (seed, command, split, figures).
 """
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--ensemble", type=int, default=5, help="MLPs trained from seeds seed, seed+1, ...; logits averaged")
     args = parser.parse_args(argv)
 
     import torch
@@ -192,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     valid_tagged = split_arrays(args.data_dir, "valid", tagger=tagger)
 
     hidden, dropout = 256, 0.5
-    params, score, epoch = train_mlp(train, valid, hidden, dropout, args.seed, args.epochs)
-    chosen = {"hidden": hidden, "dropout": dropout, "lr": 1e-4, "weight_decay": 0.1, "epoch": epoch}
-    print(f"mlp {chosen}: valid macro-F1 {score:.4f} (prior correction 0.5)", flush=True)
+    members = [train_mlp(train, valid, hidden, dropout, args.seed + k, args.epochs) for k in range(args.ensemble)]
+    params = {k: members[0][0][k] for k in ("mu", "sigma")}
+    params.update({k: np.stack([m[0][k] for m in members]).astype(np.float16) for k in ("w1", "b1", "w2", "b2")})
+    chosen = {"hidden": hidden, "dropout": dropout, "lr": 1e-4, "weight_decay": 0.1, "ensemble": args.ensemble,
+              "seeds": [args.seed + k for k in range(args.ensemble)], "epochs": [m[2] for m in members],
+              "member_valid_macro_f1": [round(m[1], 4) for m in members]}
+    print(f"mlp {chosen} (valid macro-F1 at prior correction 0.5)", flush=True)
 
     prior = np.bincount(train["y"], minlength=8) / len(train["y"])
     log_prior = np.log(prior)

@@ -2,11 +2,12 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-model trains on them) and the held-out probes (``heldout.jsonl``, written last, never tuned or
-trained on: the honest figure), for the full gate
+model trains on them; ``round4``: model training data the rules never saw) and the held-out probes
+(``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full gate
 and for its rules and model alone; the share of crisis replies with a resource in their first two
 sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
-encoding). ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``.
+encoding). ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``, keeping the notes
+written below its ``NOTES_MARKER`` line.
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ same earlier gate: recall 0.562, false alarms 0.141 (rules only 0.406 / 0.141, m
 registers, a character n-gram model mixed with the MiniLM one, a recall-oriented model threshold
 chosen by grouped cross-validation on tuning data, two new guards: recovery told in the past,
 holidays/leaving/sport jumps; "as a joke" in the play guard) were made
-without looking at either held-out file's misses; the rows above are their first measurement
-after the changes."""
+without looking at either held-out file's misses; they measured heldout 0.956 / 0.178 and
+heldout2 0.797 / 0.141.
+On 2026-12-02 two sets were written by writers who had seen none of the project's text:
+`round4` (340 risk and 420 hard non-risk training sentences, in blocks by register) and
+`heldout3` (80 + 80, 40 of them multi-turn). Measured once with the gate of 2026-12-01: round4
+recall 0.732, false alarms 0.052; heldout3 recall 0.787, false alarms 0.062. round4 was then
+added to the model's training data (the rules were not changed); the rows above are the first
+measurement of every held-out set after that change."""
+NOTES_MARKER = "<!-- notes: kept by `python -m eval.safety --write` -->"
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 
 
@@ -116,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = ["| probe set | gate | risk probes | non-risk probes | recall | false alarms | category acc. | resource in first 2 sentences |",
              "|---|---|---|---|---|---|---|---|"]
-    for split in ("dev", "round2", "round3", "heldout", "heldout2"):
+    for split in ("dev", "round2", "round3", "round4", "heldout", "heldout2", "heldout3"):
         path = args.probes / f"{split}.jsonl"
         if not path.exists():
             continue
@@ -141,15 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
     out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, model "
-           f"trained on their single-turn probes; heldout, heldout2 = held out, never tuned or trained on). "
+           f"trained on their single-turn probes; round4 = model training data only; heldout, heldout2, heldout3 = "
+           f"held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
            f"Latency per `assess` call, single-turn dialogues, {machine} (shared machine; the model "
            f"path includes one MiniLM encoding):\n\n{lat_table}\n")
     print(out)
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text("# Crisis gate: probe-set figures\n\nCommand: `python -m eval.safety --write`\n\n" + out,
-                           encoding="utf-8")
+        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+        notes = old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else NOTES_MARKER + "\n"
+        RESULTS.write_text("# Crisis gate: probe-set figures\n\nCommand: `python -m eval.safety --write`\n\n" + out
+                           + "\n" + notes, encoding="utf-8")
     return 0
 
 

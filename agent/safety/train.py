@@ -4,9 +4,10 @@ Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safe
 (no hub data). Negatives: the seeds' hard negatives plus ordinary support-seeking turns from the
 ESConv and EmpatheticDialogues training splits; any of those that the rules read as risky (some
 ESConv seekers do talk about suicide) are dropped rather than used as "none" examples. The
-*tuning* probes (tests/safety_probes/dev, round2, round3: single-turn ones only, since a
+*tuning* probes (tests/safety_probes/dev, round2, round3, round4: single-turn ones only, since a
 context-dependent turn such as "tonight's the night" is no risk on its own) are added; any file
-named ``heldout*`` (``heldout.jsonl``, ``heldout2.jsonl``) is refused.
+named ``heldout*`` (``heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl``) is refused. round4's
+lines carry their writer's ``block`` (sentences written together), which the CV keeps in one fold.
 
 Two models: logistic regression on the MiniLM vector (``risk_model.npz``) and on character 2-5-gram
 TF-IDF (``char_model.npz``). The gate's fusion (``fusion.json``: the recall-oriented model
@@ -39,7 +40,7 @@ from agent.safety.seeds_varied import VARIED_NEGATIVES, VARIED_RISK
 from agent.safety.signals import CATEGORIES, read_signals
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
-TUNING_PROBES = ("dev", "round2", "round3")
+TUNING_PROBES = ("dev", "round2", "round3", "round4")
 BLOCK = 12
 """Consecutive hand-written sentences kept in one cross-validation fold."""
 
@@ -110,7 +111,8 @@ def hand_written_examples(probe_files: list[Path]) -> list[Example]:
         for i, row in enumerate(read_probe_file(path)):
             label = row["category"] if row["label"] == "risk" else "none"
             out.append(Example(row["text"], label, "risk" if row["label"] == "risk" else "hard",
-                               f"{path.stem}.{i // BLOCK}", row.get("context") or [], train=not row.get("context")))
+                               f"{path.stem}.{row.get('block') or i // BLOCK}", row.get("context") or [],
+                               train=not row.get("context")))
     return out
 
 

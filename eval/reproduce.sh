@@ -9,13 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 LIMIT="${LIMIT:-300}"
-url="${KINDRED_EVAL_URL:-}"
-if [ -z "$url" ]; then
-  port="${KINDRED_VLLM_PORT:-8011}"
-  bash .ci/vllm.sh up "$port"
-  trap 'bash .ci/vllm.sh stop' EXIT
-  url="http://127.0.0.1:$port/v1"
-fi
+source eval/vllm_server.sh
+use_vllm "${KINDRED_EVAL_URL:-}"
 limit=(); [ "$LIMIT" != 0 ] && limit=(--limit "$LIMIT")
 for dataset in esconv ed; do
   $PY -m eval --dataset "$dataset" --split valid "${limit[@]}" --backend openai --base-url "$url" \

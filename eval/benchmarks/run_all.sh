@@ -8,13 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
-url="${KINDRED_BENCH_URL:-}"
-if [ -z "$url" ]; then
-  port="${KINDRED_VLLM_PORT:-8011}"
-  bash .ci/vllm.sh up "$port"
-  trap 'bash .ci/vllm.sh stop' EXIT
-  url="http://127.0.0.1:$port/v1"
-fi
+source eval/vllm_server.sh
+use_vllm "${KINDRED_BENCH_URL:-}"
 $PY -m eval.benchmarks.bench_perception --write --threads 1
 $PY -m eval.benchmarks.bench_planner --turns 100
 $PY -m eval.benchmarks.bench_memory --sizes 1000 10000 100000

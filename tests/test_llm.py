@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent.llm.base import ChatModel, LLMError, LLMUnavailable, MalformedOutput
-from agent.llm.embedded import (EmbeddedChatModel, _first_stop, _is_flat_object, _sample,
-                                _stop_prefix_len, ensure_model_folder)
+from agent.llm.embedded import EmbeddedChatModel, _first_stop, _is_flat_object, _sample, _stop_prefix_len
+from agent.llm.weights import ensure_model_folder
 from agent.llm.openai_compat import OpenAIChatModel
 from agent.planner.strategies import STRATEGIES
 
@@ -394,14 +394,14 @@ def test_flat_schema_detection():
 
 
 def test_model_folder_conversion_is_atomic(tmp_path, monkeypatch):
-    import agent.llm.embedded as embedded
+    import agent.llm.weights as weights
 
     def crash(gguf, dest):
         Path(dest).mkdir()
         (Path(dest) / "config.json").write_text("{}")
         raise RuntimeError("killed mid-conversion")
 
-    monkeypatch.setattr(embedded, "_convert_gguf", crash)
+    monkeypatch.setattr(weights, "_convert_gguf", crash)
     target = tmp_path / "models" / "smol"
     with pytest.raises(RuntimeError):
         ensure_model_folder(target, gguf=tmp_path / "x.gguf")
@@ -416,7 +416,7 @@ def test_model_folder_conversion_is_atomic(tmp_path, monkeypatch):
             {"quantization_config": {"quant_method": "gguf"}, "model_type": "llama"}))
         (Path(dest) / "model.safetensors").write_bytes(b"weights")
 
-    monkeypatch.setattr(embedded, "_convert_gguf", convert)
+    monkeypatch.setattr(weights, "_convert_gguf", convert)
     assert ensure_model_folder(target, gguf=tmp_path / "x.gguf") == target
     assert ensure_model_folder(target, gguf=tmp_path / "x.gguf") == target
     assert len(calls) == 1  # converted once, reused afterwards

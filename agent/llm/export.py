@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.llm.embedded import ensure_model_folder, is_model_folder
+from agent.llm.weights import ensure_model_folder, is_model_folder
 
 if TYPE_CHECKING:
     from agent.settings import Settings

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer
 
-    from agent.llm.embedded import EmbeddedChatModel, ensure_model_folder
+    from agent.llm.embedded import EmbeddedChatModel
+    from agent.llm.weights import ensure_model_folder
 
     settings = Settings.load(config_file=None, llm={"threads": args.threads,
                                                     "max_new_tokens": args.max_new_tokens})

@@ -27,9 +27,13 @@ Panels show "—" where a component is switched off (its field is None).
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from agent.demo_panels import (NO_READING, alert, cause_highlights, cause_note, chat_messages, emotion_confidences, emotion_note, feeling_html, format_experiences, memories_html, off, parse_experiences, safety_html, session_choices, strategy_html)
+from agent.demo_panels import (NO_READING, alert, cause_highlights, cause_note, chat_messages,
+                               emotion_confidences, emotion_note, feeling_html, format_experiences,
+                               memories_html, off, parse_experiences, safety_html, session_choices,
+                               strategy_html)
 from agent.demo_plots import trajectory, trajectory_figure
 from agent.llm.base import ChatModel, LLMError, LLMUnavailable
 from agent.messages import InvalidMessage, clean_message
@@ -39,55 +43,16 @@ from agent.sdk import Agent
 from agent.settings import Settings
 from agent.store.base import NotFound, StoreError
 
+ASSETS = Path(__file__).resolve().parent / "demo_assets"
+"""The page's static text and style: ``header.html``, ``plot_legend.html``, ``page.css``."""
+HEADER = (ASSETS / "header.html").read_text(encoding="utf-8")
+PLOT_LEGEND = (ASSETS / "plot_legend.html").read_text(encoding="utf-8")
+CSS = (ASSETS / "page.css").read_text(encoding="utf-8")
+
 DEMO_USER = "demo"
 """The user id the demo's sessions are stored under."""
 
 ChatModelFactory = Callable[[Settings], ChatModel]
-
-HEADER = """
-<div class="kd-header">
-  <h1>Kindred <span>· an empathetic agent that shows its mind</span></h1>
-  <p>Talk to a character. For each of your messages the panel on the right shows what the agent
-  perceived and chose: <b>your emotion</b> (with how sure it is), <b>the words it thinks caused
-  it</b>, what the character <b>remembered</b>, the <b>support strategy</b> it picked (ESConv's
-  stages: exploration → comforting → action), and the <b>safety</b> check. The plot follows the
-  character's own feelings &mdash; <i>valence</i> (pleasant), <i>arousal</i> (energy),
-  <i>dominance</i> (in control) &mdash; against the valence it read in you. Click a message to see
-  that turn again.</p>
-</div>
-"""
-
-CSS = """
-.kd-header h1 { font-size: 1.6rem; margin: 0 0 .25rem 0; }
-.kd-header h1 span { font-weight: 400; color: var(--body-text-color-subdued); font-size: 1.05rem; }
-.kd-header p { margin: 0; color: var(--body-text-color-subdued); font-size: .92rem; line-height: 1.45; }
-.kd-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: .6rem .75rem;
-           background: var(--background-fill-primary); }
-.kd-muted { color: var(--body-text-color-subdued); font-size: .88rem; }
-.kd-title { font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .04em;
-            color: var(--body-text-color-subdued); margin-bottom: .3rem; }
-.kd-pill { display: inline-block; border-radius: 999px; padding: .05rem .55rem; font-size: .78rem;
-           background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary);
-           margin-right: .25rem; }
-.kd-strategy { font-size: 1.1rem; font-weight: 600; }
-.kd-bar { height: 6px; border-radius: 3px; background: var(--color-accent-soft); margin: .1rem 0 .35rem 0; }
-.kd-bar > div { height: 6px; border-radius: 3px; background: var(--color-accent); }
-.kd-memory { border-left: 3px solid var(--color-accent); padding: .15rem .55rem; margin: .35rem 0; }
-.kd-ok { border-color: #86efac; background: #f0fdf4; color: #14532d; }
-.kd-crisis { border: 2px solid #dc2626; background: #fef2f2; color: #7f1d1d; }
-.kd-crisis b { color: #b91c1c; }
-.kd-alert { border-radius: 10px; padding: .55rem .75rem; margin: .25rem 0; }
-.kd-error { border: 1px solid #f87171; background: #fef2f2; color: #7f1d1d; }
-.kd-info { border: 1px solid #93c5fd; background: #eff6ff; color: #1e3a8a; }
-.kd-success { border: 1px solid #86efac; background: #f0fdf4; color: #14532d; }
-#kd-mind { gap: 6px !important; }
-#kd-mind .kd-title { margin-top: .35rem; }
-@media (max-width: 640px) {
-  .kd-header h1 { font-size: 1.25rem; }
-  .kd-header h1 span { display: block; font-size: .9rem; }
-  .kd-header p { font-size: .84rem; }
-}
-"""
 
 EXAMPLES = [
     "I failed my driving test again and I feel so stupid.",
@@ -95,15 +60,6 @@ EXAMPLES = [
     "I got the job! I start on Monday.",
 ]
 
-PLOT_LEGEND = """
-<div class='kd-title'>Feelings over the turns</div>
-<div class='kd-muted'>The character's own emotional state moves with the conversation, as its
-personality allows: <b style='color:#0072B2'>valence</b> (unpleasant → pleasant),
-<b style='color:#E69F00'>arousal</b> (calm → excited), <b style='color:#009E73'>dominance</b>
-(overwhelmed → in control), each from −1 to +1; turn 0 is its resting state. The dashed
-<b style='color:#CC79A7'>pink</b> line is the valence the agent read in your messages. Red bands
-mark turns the safety gate answered.</div>
-"""
 
 def page_style() -> dict[str, Any]:
     """The ``launch`` keywords that give the page its look (theme and CSS moved to ``launch``

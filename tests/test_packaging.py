@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_wheel_carries_templates_cards_and_artefacts(tmp_path):
+def test_wheel_carries_templates_cards_artefacts_and_page_assets(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("kindred_agent-*.whl"))
@@ -24,6 +24,8 @@ def test_wheel_carries_templates_cards_and_artefacts(tmp_path):
         assert f"prompts/{data.name}" in names
     for card in (REPO / "memory" / "cards").glob("*.yaml"):
         assert f"memory/cards/{card.name}" in names
+    for asset in (REPO / "agent" / "demo_assets").iterdir():
+        assert f"agent/demo_assets/{asset.name}" in names
     artefacts = [p for p in (REPO / "agent" / "artefacts").rglob("*") if p.is_file()
                  and "__pycache__" not in p.parts]
     assert artefacts, "no trained artefacts in the repository"

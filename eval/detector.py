@@ -1,6 +1,6 @@
 """Evaluate the emotion detector on EmpatheticDialogues (32-way accuracy).
 
-    python -m eval.detector --split valid [--data-dir ../shared/data] [--conversations N]
+    python -m eval.detector --split valid [--data-dir ../shared/data] [--conversations N] [--artefact DIR]
 
 Protocol (MoEL, CEM, IAMM): one sample per listener response; the input is the dialogue before
 it (ending with the speaker's turn), the label the conversation's emotion; the situation
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache-dir", default=".cache/perception")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--artefact", default=None, help="detector folder to score (default: the committed one)")
     ap.add_argument("--record", action="store_true",
                     help="also record the figures in the artefact's metrics.json (under evaluation.<split>)")
     args = ap.parse_args(argv)
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.perception.train_detector import StateBank, contexts, evaluate
 
     torch.set_num_threads(args.threads)
-    detector = load_detector()
+    detector = load_detector(args.artefact) if args.artefact else load_detector()
     convs = load_ed(args.data_dir, args.split)
     if args.conversations and args.conversations < len(convs):
         convs = random.Random(args.seed).sample(convs, args.conversations)
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from eval.cause import record
 
-        record(ARTEFACT_DIR / "metrics.json", args.split, result)
+        record(Path(args.artefact or ARTEFACT_DIR) / "metrics.json", args.split, result)
     return 0
 
 

@@ -39,7 +39,9 @@ def test_ed_loader_and_samples(tmp_path):
     convs = load_ed(tmp_path, "valid")
     assert [c.emotion for c in convs] == ["afraid", "proud"]
     assert convs[0].utterances[0] == "My car caught fire, on the highway!"  # _comma_ restored
+    assert [c.situation for c in convs] == ["My car caught fire", "My son graduated"]
     samples = ed_samples(convs)
+    assert all("My son graduated" not in s.context for s in samples)  # the situation is no input
     # One sample per listener response: contexts of 1 and 3 turns for conv 1, 1 turn for conv 2.
     assert [len(s.context) for s in samples] == [1, 3, 1]
     assert samples[1].context[-1] == "Yes, I got out in time."

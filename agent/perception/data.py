@@ -1,7 +1,8 @@
 """Loaders for the perception data sets: EmpatheticDialogues (emotion) and RECCON (emotion cause).
 
 - ``load_ed(data_dir, split)`` reads ED's official CSV layout into ``EDConversation`` records
-  (``_comma_`` restored, the ``prompt``/situation column kept aside and never used as input).
+  (``_comma_`` restored; the ``prompt``/situation column kept in ``situation``, a training
+  signal only, never an evaluation input).
 - ``ed_samples(conversations)`` gives the standard ED emotion-accuracy samples (MoEL, CEM, IAMM):
   one per listener response, whose input is the dialogue before it (so it ends with a speaker
   turn) and whose label is the conversation's emotion.
@@ -38,6 +39,9 @@ class EDConversation:
     emotion: str
     utterances: tuple[str, ...]
     """Oldest first; even indices (0, 2, ...) are the speaker who felt the emotion."""
+    situation: str = ""
+    """The speaker's written situation (the ``prompt`` column): a training signal only, never an
+    input when a model is evaluated."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ def load_ed(data_dir: str | Path, split: str) -> list[EDConversation]:
     path = _split_file(Path(data_dir) / "empathetic_dialogues", split, ".csv")
     rows: dict[str, list[tuple[int, str]]] = {}
     labels: dict[str, str] = {}
+    situations: dict[str, str] = {}
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
@@ -77,7 +82,10 @@ def load_ed(data_dir: str | Path, split: str) -> list[EDConversation]:
             text = row[col["utterance"]].replace("_comma_", ",").strip()
             rows.setdefault(conv, []).append((idx, text))
             labels[conv] = emotion
-    return [EDConversation(c, labels[c], tuple(t for _, t in sorted(u))) for c, u in rows.items()]
+            if "prompt" in col:
+                situations[conv] = row[col["prompt"]].replace("_comma_", ",").strip()
+    return [EDConversation(c, labels[c], tuple(t for _, t in sorted(u)), situations.get(c, ""))
+            for c, u in rows.items()]
 
 
 def ed_samples(conversations: Iterable[EDConversation]) -> list[EDSample]:

@@ -86,8 +86,9 @@ class MiniLMTurnEncoder:
 LOWER_LAYERS = 3
 """MiniLM layers 1..3 are frozen and shared; the detector fine-tunes copies of layers 4..6.
 Measured on ED valid (500-conversation selection sample, full train, seed 13): fine-tuning the top
-1, 2 and 3 layers gave 50.2, 52.2 and 54.1 % (eval/benchmarks/results_perception.md); each layer
-costs about a millisecond per turn on one core. Changing it needs a retrained detector."""
+1, 2 and 3 layers gave 50.2, 52.2 and 54.1 % (eval/benchmarks/results_perception.md); 4 layers
+matched 3 after one epoch (eval/benchmarks/detector_runs/four-layers.json). Each layer costs a few
+milliseconds per turn on one core. Changing it needs a retrained detector."""
 MAX_UTTERANCE_TOKENS = 128
 """Longer utterances keep their most recent (last) tokens: the end of a long turn is what the
 user feels now."""

@@ -7,6 +7,8 @@ being the dialogue before it, the label the conversation's emotion; the situatio
 column is never used. MiniLM's frozen lower layers (``LOWER_LAYERS``) are run once per utterance and cached under
 ``.cache/perception`` (fp16), so training only runs the fine-tuned upper layers. The best epoch on
 valid is written to ``agent/artefacts/detector`` (fp16 safetensors, config and metrics.json).
+``--situations`` also trains on each conversation's written situation as a one-turn sample (tried
+on 2026-12-02 and not kept: ``eval/benchmarks/detector_runs/situations.json``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.emotions import ED32
-from agent.perception.data import ed_samples, load_ed
+from agent.perception.data import EDSample, ed_samples, load_ed
 from agent.perception.detector import ARTEFACT_DIR, TRAIN_COMMAND, assemble, build_head_module, collate
 
 
@@ -115,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="seeded sample of ED train conversations (0: all)")
     p.add_argument("--valid-conversations", type=int, default=500,
                    help="seeded sample of ED valid conversations used for epoch selection (0: all)")
+    p.add_argument("--situations", action="store_true",
+                   help="also train on each train conversation's written situation as a one-turn sample "
+                        "(a training signal only; evaluation inputs stay the dialogue)")
     p.add_argument("--max-context-utterances", type=int, default=3,
                    help="training samples with longer contexts are dropped (3%% of ED)")
     args = p.parse_args(argv)
@@ -143,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         bank = StateBank.build(needed[s], cache, log)
         items[s] = contexts(samples[s], bank)
         labels[s] = [ED32.index(x.label) for x in samples[s]]
+        del bank
+    if args.situations:
+        extra = [EDSample(c.conv_id, (c.situation,), c.emotion) for c in convs["train"] if c.situation]
+        bank = StateBank.build(list(dict.fromkeys(x.context[0] for x in extra)), cache, log)
+        items["train"] += contexts(extra, bank)
+        labels["train"] += [ED32.index(x.label) for x in extra]
+        samples["situations"] = extra
+        log(f"  + {len(extra)} situation samples")
         del bank
 
     from agent.perception.encoder import LOWER_LAYERS, SplitMiniLM

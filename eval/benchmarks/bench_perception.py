@@ -32,10 +32,16 @@ NOTES = """## Protocols and caveats
   `agent/artefacts/detector/metrics.json`). How many of MiniLM's six layers are fine-tuned
   (`LOWER_LAYERS` in `agent/perception/encoder.py`; selection sample, best epoch): top 1 layer
   50.24 (48.57 on the whole of valid), top 2 layers 52.17 (3 epochs), top 3 layers 54.09 (50.96
-  on the whole of valid). Fine-tuning more layers is the next thing to try; each one adds about
-  3 ms per turn here. The selection sample flatters the figure by about 2 points. To rerun
-  the 1- and 2-layer rows, set `LOWER_LAYERS` to 5 or 4 and run the training command with
-  `--out` elsewhere (2026-12-01, this 2-core CPU; only the 3-layer run's metrics are committed).
+  on the whole of valid); each layer adds about 3 ms per turn here. The selection sample flatters
+  the figure by about 2 points. To rerun the 1- and 2-layer rows, set `LOWER_LAYERS` to 5 or 4
+  and run the training command with `--out` elsewhere (2026-12-01, this 2-core CPU).
+  Two more attempts (2026-12-02, metrics in `eval/benchmarks/detector_runs/`), neither kept:
+  four fine-tuned layers (`LOWER_LAYERS = 2`) reached 53.32 on the selection sample after epoch 1,
+  against 53.42 for three layers at the same point, so the run was stopped; three layers plus each
+  train conversation's written situation as an extra one-turn training sample (`--situations`,
+  +19,540 samples) reached 54.28 on the selection sample but 50.84 on the whole of valid (against
+  50.96). More of the small encoder does not close the gap on this CPU; a larger encoder
+  fine-tuned on a GPU is the next step.
 - **Latency**: the detector's own row is its fine-tuned layers and head over the cached lower
   states of the last utterances (at most 128 tokens); the encoder row is the shared MiniLM pass
   that memory, planner, safety and detector all reuse. So the detector alone is under the 20 ms

@@ -1,10 +1,11 @@
-"""The trained strategy planner: a small MLP over MiniLM vectors of the last utterances, the
-previous supporter strategies, the position in the conversation and the seeker's emotion (see
+"""The trained strategy planner: small MLPs (an ensemble of five, from different seeds, whose
+logits are averaged) over MiniLM vectors of the last utterances, the previous supporter
+strategies, the position in the conversation and the seeker's emotion (see
 ``agent.planner.features``), trained on ESConv by ``python -m agent.planner.train``.
 
 Decoding, in order (each step documented where it is applied):
 
-1. ``logits = mlp(x)``, marginalised over the seeker's emotion type when it is uncertain (see
+1. ``logits = mlp(x)`` (the ensemble's mean), marginalised over the seeker's emotion type when it is uncertain (see
    ``emotion_mixture``): ``log sum_e w_e softmax(mlp(x with type e))``;
 2. calibration offsets ``logits += offsets`` (one per strategy) - the bias control that lifts the
    rare strategies (Restatement, Information, Reflection) the plain classifier starves. They

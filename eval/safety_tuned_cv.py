@@ -15,24 +15,24 @@ About 40 minutes on one core of the project's CPU.
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
 import numpy as np
 
 
-def tuned_oof(texts, y, train_ok, weights, folds, epochs: int, seed: int) -> np.ndarray:
-    """Out-of-fold class probabilities of MiniLM fine-tuned with a linear head (mean pooling)."""
+def tuned_oof(data, epochs: int, seed: int) -> np.ndarray:
+    """Out-of-fold class probabilities of MiniLM fine-tuned with a linear head (mean pooling), on
+    ``data``'s folds (an ``agent.safety.train.TuningData``)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     from agent.perception.embedder import minilm_path
 
-    classes = sorted(set(y))
-    yi = np.array([classes.index(c) for c in y])
+    texts = data.texts
+    yi = np.array([data.classes.index(c) for c in data.y])
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-    oof = np.zeros((len(y), len(classes)))
-    w = torch.tensor(weights, dtype=torch.float32)
+    oof = np.zeros((len(yi), len(data.classes)))
+    w = torch.tensor(data.weights, dtype=torch.float32)
 
     def forward(bert, head, batch):
         enc = tok(batch, padding=True, truncation=True, max_length=64, return_tensors="pt")
@@ -40,11 +40,10 @@ def tuned_oof(texts, y, train_ok, weights, folds, epochs: int, seed: int) -> np.
         m = enc["attention_mask"].unsqueeze(-1).float()
         return head((h * m).sum(1) / m.sum(1))
 
-    for k, (train_idx, test_idx) in enumerate(folds):
+    for k, (train_idx, test_idx) in enumerate(data.folds()):
         torch.manual_seed(seed)
-        train_idx = train_idx[train_ok[train_idx]]
         bert = AutoModel.from_pretrained(str(minilm_path()))
-        head = torch.nn.Linear(bert.config.hidden_size, len(classes))
+        head = torch.nn.Linear(bert.config.hidden_size, len(data.classes))
         opt = torch.optim.AdamW([{"params": bert.parameters(), "lr": 5e-5},
                                  {"params": head.parameters(), "lr": 1e-3}], weight_decay=0.01)
         order = np.random.RandomState(seed)
@@ -77,58 +76,26 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
-    from sklearn.model_selection import GroupKFold
 
-    from agent.perception.embedder import encode_cached
     from agent.safety import train as T
-    from agent.safety.signals import read_signals
 
     torch.set_num_threads(args.threads)
-    # The training command's data and folds, step for step.
-    examples = T.hand_written_examples([T.PROBES / f"{n}.jsonl" for n in T.TUNING_PROBES])
-    sample = T.corpus_negatives(args.data_dir, "train", 1500, args.seed)
-    keep = np.array([read_signals(t).score < 0.3 for t in sample])
-    rng = random.Random(args.seed)
-    examples += [T.Example(t, "none", "corpus", f"corpus.{rng.randrange(50)}") for t, k in zip(sample, keep) if k]
-    n_hand = len(examples) - int(keep.sum())
-    X = np.concatenate([encode_cached([e.text for e in examples[:n_hand]]), encode_cached(sample)[keep]])
-    texts = [e.text for e in examples]
-    y = np.array([e.label for e in examples])
-    classes = sorted(set(y))
-    train_ok = np.array([e.train for e in examples])
-    w = T.sample_weights(examples)
-    blocks = sorted({e.block for e in examples})
-    block_ids = {b: i for i, b in enumerate(rng.sample(blocks, len(blocks)))}
-    groups = np.array([block_ids[e.block] for e in examples])
-    folds = list(GroupKFold(5).split(X, y, groups))
+    # The training command's data, folds and out-of-fold models.
+    data = T.tuning_data(args.data_dir, "train", 1500, args.seed, [T.PROBES / f"{n}.jsonl" for n in T.TUNING_PROBES])
+    emb, char = T.out_of_fold_models(data, 2.0, 30.0, 30000)
+    tuned = tuned_oof(data, args.epochs, args.seed)
 
-    emb, char = np.zeros((len(y), len(classes))), np.zeros((len(y), len(classes)))
-    for train_idx, test_idx in folds:
-        train_idx = train_idx[train_ok[train_idx]]
-        emb[test_idx] = T.fit_embedding(X[train_idx], y[train_idx], w[train_idx], 2.0).predict_proba(X[test_idx])
-        vec, model = T.fit_char([texts[i] for i in train_idx], y[train_idx], w[train_idx], 30.0, 30000)
-        char[test_idx] = model.predict_proba(vec.transform([texts[i] for i in test_idx]))
-    tuned = tuned_oof(texts, y, train_ok, w, folds, args.epochs, args.seed)
-
-    rules, guards = T.rule_table(examples)
-    risk = y != "none"
-    hard = np.array([e.kind == "hard" for e in examples])
-    corpus = np.array([e.kind == "corpus" for e in examples])
-    r4 = np.array([e.block.startswith("round4") for e in examples])
+    rules, guards = T.rule_table(data.examples)
+    r4 = np.array([e.block.startswith("round4") for e in data.examples])
     print("\n| models in the gate (grouped 5-fold CV) | threshold | recall | false alarms, hard | "
           "false alarms, corpus | round4 recall | round4 false alarms |\n|---|---|---|---|---|---|---|")
     for name, probs in (("shipped: 0.5 MiniLM-vector LR + 0.5 n-gram LR", 0.5 * emb + 0.5 * char),
                         ("fine-tuned MiniLM", tuned), ("0.5 fine-tuned + 0.5 n-gram LR", 0.5 * tuned + 0.5 * char),
                         ("1/3 each", (tuned + emb + char) / 3)):
-        rows = []
-        for t in np.round(np.arange(0.10, 0.96, 0.025), 3):
-            s = T.gate_scores(rules, guards, probs, classes, float(t)) >= 0.5
-            rows.append({"t": float(t), "recall": s[risk].mean(), "fa_hard": s[hard].mean(), "fa_corpus": s[corpus].mean(),
-                         "r4_recall": s[risk & r4].mean(), "r4_fa": s[hard & r4].mean()})
-        ok = [r for r in rows if r["fa_hard"] <= 0.05] or rows
-        b = max(ok, key=lambda r: (r["recall"], -r["fa_hard"], -r["fa_corpus"]))  # as agent.safety.train
-        print(f"| {name} | {b['t']} | {b['recall']:.3f} | {b['fa_hard']:.3f} | {b['fa_corpus']:.3f} | "
-              f"{b['r4_recall']:.3f} | {b['r4_fa']:.3f} |")
+        b = T.most_sensitive(T.threshold_grid(data, rules, guards, probs), 0.05)  # as the training command
+        s = T.gate_scores(rules, guards, probs, data.classes, b["model_threshold"]) >= 0.5
+        cells = [s[mask].mean() for mask in (data.is_risk, data.hard, data.corpus, data.is_risk & r4, data.hard & r4)]
+        print(f"| {name} | {b['model_threshold']} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     return 0
 
 

@@ -167,6 +167,80 @@ def gate_scores(rules: np.ndarray, guards: np.ndarray, probs: np.ndarray, classe
     return fused.max(axis=1)
 
 
+class TuningData:
+    """Every example the models learn from and the gate is cross-validated on, with its MiniLM
+    vector, sample weight and cross-validation group (a block of sentences written together)."""
+
+    def __init__(self, examples: list[Example], X: np.ndarray, groups: np.ndarray) -> None:
+        self.examples, self.X, self.groups = examples, X, groups
+        self.texts = [e.text for e in examples]
+        self.y = np.array([e.label for e in examples])
+        self.classes = sorted(set(self.y))
+        self.trainable = np.array([e.train for e in examples])
+        self.weights = sample_weights(examples)
+        self.is_risk = self.y != "none"
+        self.hard = np.array([e.kind == "hard" for e in examples])
+        self.corpus = np.array([e.kind == "corpus" for e in examples])
+
+    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Grouped 5-fold split; the training side keeps only trainable examples."""
+        from sklearn.model_selection import GroupKFold
+
+        return [(train_idx[self.trainable[train_idx]], test_idx)
+                for train_idx, test_idx in GroupKFold(5).split(self.X, self.y, self.groups)]
+
+
+def tuning_data(data_dir: Path, split: str, negatives_per_corpus: int, seed: int,
+                probe_files: list[Path]) -> TuningData:
+    from agent.perception.embedder import encode_cached
+
+    examples = hand_written_examples(probe_files)
+    sample = corpus_negatives(data_dir, split, negatives_per_corpus, seed)
+    # Drop turns the rules read as risky (some ESConv seekers do talk about suicide): they may well
+    # be risk, so they are not clean negatives. The vectors are cached for the whole sample, so a
+    # change of the rules does not re-embed it.
+    keep = np.array([read_signals(t).score < 0.3 for t in sample])
+    rng = random.Random(seed)
+    examples += [Example(t, "none", "corpus", f"corpus.{rng.randrange(50)}") for t, k in zip(sample, keep) if k]
+    n_hand = len(examples) - int(keep.sum())
+    # Two cache entries: editing the seeds must not re-embed the few thousand corpus turns.
+    X = np.concatenate([encode_cached([e.text for e in examples[:n_hand]]), encode_cached(sample)[keep]])
+    blocks = sorted({e.block for e in examples})
+    block_ids = {b: i for i, b in enumerate(rng.sample(blocks, len(blocks)))}
+    return TuningData(examples, X, np.array([block_ids[e.block] for e in examples]))
+
+
+def out_of_fold_models(data: TuningData, C: float, char_C: float, char_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold class probabilities of the MiniLM-vector and the n-gram model, every example."""
+    oof_e = np.zeros((len(data.y), len(data.classes)))
+    oof_c = np.zeros((len(data.y), len(data.classes)))
+    X, y, w, texts = data.X, data.y, data.weights, data.texts
+    for train_idx, test_idx in data.folds():
+        oof_e[test_idx] = fit_embedding(X[train_idx], y[train_idx], w[train_idx], C).predict_proba(X[test_idx])
+        vec, chr_ = fit_char([texts[i] for i in train_idx], y[train_idx], w[train_idx], char_C, char_features)
+        oof_c[test_idx] = chr_.predict_proba(vec.transform([texts[i] for i in test_idx]))
+    return oof_e, oof_c
+
+
+def threshold_grid(data: TuningData, rules: np.ndarray, guards: np.ndarray, probs: np.ndarray) -> list[dict]:
+    """The whole gate's recall and false alarms for each model threshold, given the models'
+    out-of-fold ``probs`` and the ``rule_table``."""
+    grid = []
+    for t in np.round(np.arange(0.10, 0.96, 0.025), 3):
+        s = gate_scores(rules, guards, probs, data.classes, float(t)) >= 0.5
+        grid.append({"model_threshold": float(t), "recall": round(float(s[data.is_risk].mean()), 4),
+                     "false_alarm_hard": round(float(s[data.hard].mean()), 4),
+                     "false_alarm_corpus": round(float(s[data.corpus].mean()), 4)})
+    return grid
+
+
+def most_sensitive(grid: list[dict], false_alarm_budget: float) -> dict:
+    """The row with the best recall whose hard-negative false alarms stay within budget (ties:
+    fewer false alarms); the best recall overall if none does."""
+    ok = [g for g in grid if g["false_alarm_hard"] <= false_alarm_budget] or grid
+    return max(ok, key=lambda g: (g["recall"], -g["false_alarm_hard"], -g["false_alarm_corpus"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
@@ -183,59 +257,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="tuning probes added to the training texts (never a held-out file)")
     args = parser.parse_args(argv)
 
-    from sklearn.model_selection import GroupKFold
-
-    from agent.perception.embedder import encode_cached
-
     t0 = time.time()
-    examples = hand_written_examples(args.probe_files)
-    sample = corpus_negatives(args.data_dir, args.split, args.negatives_per_corpus, args.seed)
-    # Drop turns the rules read as risky (some ESConv seekers do talk about suicide): they may well
-    # be risk, so they are not clean negatives. The vectors are cached for the whole sample, so a
-    # change of the rules does not re-embed it.
-    keep = np.array([read_signals(t).score < 0.3 for t in sample])
-    rng = random.Random(args.seed)
-    examples += [Example(t, "none", "corpus", f"corpus.{rng.randrange(50)}") for t, k in zip(sample, keep) if k]
-    n_hand = len(examples) - int(keep.sum())
-    # Two cache entries: editing the seeds must not re-embed the few thousand corpus turns.
-    X = np.concatenate([encode_cached([e.text for e in examples[:n_hand]]), encode_cached(sample)[keep]])
-    texts = [e.text for e in examples]
-    y = np.array([e.label for e in examples])
-    trainable = np.array([e.train for e in examples])
-    w = sample_weights(examples)
-    classes = sorted(set(y))
-
-    # Grouped 5-fold CV: out-of-fold class probabilities of both models for every example.
-    blocks = sorted({e.block for e in examples})
-    block_ids = {b: i for i, b in enumerate(rng.sample(blocks, len(blocks)))}
-    groups = np.array([block_ids[e.block] for e in examples])
-    oof_e = np.zeros((len(y), len(classes)))
-    oof_c = np.zeros((len(y), len(classes)))
-    for train_idx, test_idx in GroupKFold(5).split(X, y, groups):
-        train_idx = train_idx[trainable[train_idx]]
-        emb = fit_embedding(X[train_idx], y[train_idx], w[train_idx], args.C)
-        oof_e[test_idx] = emb.predict_proba(X[test_idx])
-        vec, chr_ = fit_char([texts[i] for i in train_idx], y[train_idx], w[train_idx], args.char_C, args.char_features)
-        oof_c[test_idx] = chr_.predict_proba(vec.transform([texts[i] for i in test_idx]))
+    data = tuning_data(args.data_dir, args.split, args.negatives_per_corpus, args.seed, args.probe_files)
+    X, y, w, texts, trainable = data.X, data.y, data.weights, data.texts, data.trainable
+    oof_e, oof_c = out_of_fold_models(data, args.C, args.char_C, args.char_features)
 
     # Fusion choice on the whole gate (rules + out-of-fold models): for each mix, the most
     # sensitive model threshold whose false alarms on the hand-written hard negatives stay within
     # budget; the mix with the best recall wins (ties: fewer false alarms).
-    is_risk = y != "none"
-    hard = np.array([e.kind == "hard" for e in examples])
-    corpus = np.array([e.kind == "corpus" for e in examples])
-    rules, guards = rule_table(examples)
-    grid = []
-    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
-        probs = share * oof_e + (1 - share) * oof_c
-        for t in np.round(np.arange(0.10, 0.96, 0.025), 3):
-            s = gate_scores(rules, guards, probs, classes, float(t)) >= 0.5
-            grid.append({"embedding_share": share, "model_threshold": float(t),
-                         "recall": round(float(s[is_risk].mean()), 4),
-                         "false_alarm_hard": round(float(s[hard].mean()), 4),
-                         "false_alarm_corpus": round(float(s[corpus].mean()), 4)})
-    ok = [g for g in grid if g["false_alarm_hard"] <= args.false_alarm_budget] or grid
-    best = max(ok, key=lambda g: (g["recall"], -g["false_alarm_hard"], -g["false_alarm_corpus"]))
+    rules, guards = rule_table(data.examples)
+    grid = [{"embedding_share": share, **row} for share in (0.0, 0.25, 0.5, 0.75, 1.0)
+            for row in threshold_grid(data, rules, guards, share * oof_e + (1 - share) * oof_c)]
+    best = most_sensitive(grid, args.false_alarm_budget)
 
     # Final models on all trainable examples.
     emb = fit_embedding(X[trainable], y[trainable], w[trainable], args.C)
@@ -251,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed, "C": args.C, "char_C": args.char_C, "char_features": len(vocab), "data_split": args.split,
         "command": "python -m agent.safety.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "features": "all-MiniLM-L6-v2 vector of the current user turn (384-d) + char 2-5-gram TF-IDF (char_wb)",
-        "n_risk": int(is_risk[trainable].sum()), "n_negative": int((~is_risk)[trainable].sum()),
-        "n_hard_negative": int((hard & trainable).sum()), "n_multi_turn_scored_only": int((~trainable).sum()),
+        "n_risk": int(data.is_risk[trainable].sum()), "n_negative": int((~data.is_risk)[trainable].sum()),
+        "n_hard_negative": int((data.hard & trainable).sum()), "n_multi_turn_scored_only": int((~trainable).sum()),
         "fusion": fusion, "false_alarm_budget": args.false_alarm_budget,
         "cv5_grouped_gate": {k: best[k] for k in ("recall", "false_alarm_hard", "false_alarm_corpus")},
         "cv5_grouped_grid": [g for g in grid if g["embedding_share"] == best["embedding_share"]],

@@ -40,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import f1_score
 
     from agent.perception.data import ed_samples, load_ed
-    from agent.perception.detector import load_detector
+    from agent.perception.detector import ARTEFACT_DIR, load_detector
     from agent.perception.train_detector import StateBank, contexts, evaluate
 
     torch.set_num_threads(args.threads)
-    detector = load_detector(args.artefact) if args.artefact else load_detector()
+    artefact = Path(args.artefact) if args.artefact else ARTEFACT_DIR
+    detector = load_detector(artefact)
     convs = load_ed(args.data_dir, args.split)
     if args.conversations and args.conversations < len(convs):
         convs = random.Random(args.seed).sample(convs, args.conversations)
@@ -70,11 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.record:
-        from agent.perception.detector import ARTEFACT_DIR
-
         from eval.cause import record
 
-        record(Path(args.artefact or ARTEFACT_DIR) / "metrics.json", args.split, result)
+        record(artefact / "metrics.json", args.split, result)
     return 0
 
 

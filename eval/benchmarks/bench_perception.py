@@ -45,7 +45,7 @@ NOTES = """## Protocols and caveats
 - **Latency**: the detector's own row is its fine-tuned layers and head over the cached lower
   states of the last utterances (at most 128 tokens); the encoder row is the shared MiniLM pass
   that memory, planner, safety and detector all reuse. So the detector alone is under the 20 ms
-  target; perception as a whole (encoder + detector + cause) is about 35 ms per turn.
+  target; perception as a whole (encoder + detector + cause) is about 39 ms per turn.
 - **Cause (CEE)**: pairs derived from the original annotation reproduce the released fold-1 valid
   pairs exactly (1,166 unique pairs; the CSV's 1,185 rows repeat a pair once per span). Macro-F1
   is the mean of positive and negative F1 over the CSV rows. The positional rule alone reaches

@@ -34,12 +34,7 @@ import numpy as np
 from agent.emotion_space import VAD_TABLE
 from agent.emotions import EKMAN7
 from agent.records import VAD, EmotionReading, Traits, Utterance
-from agent.transition.reading import (
-    TransitionReading,
-    TransitionSteps,
-    finite,
-    safe_prev,
-)
+from agent.transition.reading import TransitionReading, TransitionSteps, finite, safe_prev
 from agent.transition.reply import supportive_label
 from agent.transition.rules import RuleBasedTransition
 from agent.transition.temperament import as_traits, temperament

@@ -29,13 +29,7 @@ from typing import Any
 from agent.emotion_space import expected_vad, nearest_label, vad_of
 from agent.emotions import EKMAN7
 from agent.records import VAD, EmotionReading, Traits, Utterance
-from agent.transition.reading import (
-    Point,
-    TransitionReading,
-    TransitionSteps,
-    clamp,
-    safe_prev,
-)
+from agent.transition.reading import Point, TransitionReading, TransitionSteps, clamp, safe_prev
 from agent.transition.reply import supportive_label
 from agent.transition.temperament import as_traits
 

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from agent.perception.data import ed_samples, load_ed
     from agent.perception.detector import ARTEFACT_DIR, load_detector
-    from agent.perception.train_detector import StateBank, contexts, evaluate
+    from agent.perception.train_detector import contexts
+    from agent.perception.upper import StateBank, probabilities
 
     torch.set_num_threads(args.threads)
     artefact = Path(args.artefact) if args.artefact else ARTEFACT_DIR
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     texts = list(dict.fromkeys(t for s in samples for t in s.context))
     bank = StateBank.build(texts, Path(args.cache_dir), log=lambda m: print(m, flush=True))
     labels = [ED32.index(s.label) for s in samples]
-    acc, probs = evaluate(detector.module, contexts(samples, bank), labels, torch)
+    probs = probabilities(detector.module, contexts(samples, bank))
     pred = probs.argmax(1)
+    acc = float((pred == np.asarray(labels)).mean())
     top3 = float(np.mean([labels[i] in np.argsort(-probs[i])[:3] for i in range(len(labels))]))
     coarse_acc = float(np.mean([coarse(ED32[p]) == coarse(ED32[t]) for p, t in zip(pred, labels)]))
     result = {"split": args.split, "conversations": len(convs), "samples": len(samples),

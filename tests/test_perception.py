@@ -16,8 +16,8 @@ from agent.emotions import ED32
 from agent.perception.cause import (CAUSE_EMOTIONS, HASH_DIM, LinearCauseFinder, cause_emotion, clauses,
                                     pair_features)
 from agent.perception.data import ed_samples, load_ed, load_reccon, normalise_reccon_emotion, reccon_pairs
-from agent.perception.detector import (MAX_CONTEXT_TOKENS, ArtefactError, assemble, load_detector,
-                                       reading_from_probs)
+from agent.perception.detector import ArtefactError, load_detector, reading_from_probs
+from agent.perception.upper import MAX_CONTEXT_TOKENS, assemble
 from agent.records import EmotionReading, Utterance
 
 # --- data loaders ---------------------------------------------------------------------------------
@@ -114,10 +114,10 @@ def random_detector_dir(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
 
-    from agent.perception.detector import build_head_module
+    from agent.perception.upper import build_upper_head
 
     torch.manual_seed(0)
-    module = build_head_module(len(ED32))
+    module = build_upper_head(len(ED32))
     folder = tmp_path_factory.mktemp("detector")
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps({"labels": list(ED32)}))

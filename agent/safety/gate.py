@@ -13,19 +13,23 @@ How a turn is scored (``assess``):
    turn carries a signal of its own ("pills" two turns ago + "tonight's the night" now is risk);
    otherwise at 35 %, so that a person who said they are safe now is not answered with the crisis
    text forever.
-3. Models: logistic regression on the MiniLM vector of the current turn (``agent.safety.model``)
-   and on its character n-grams (``agent.safety.charmodel``, robust to typos and slang); their
-   class probabilities are mixed (``embedding_share``), P(risk) = 1 - P(none), and guards damp it
-   (lower, never veto). The damped P(risk) is *calibrated* so that the recall-oriented
-   ``model_threshold`` maps to 0.5: the model alone fires at that threshold, and below it still
-   lifts a weak rule signal by noisy-or. ``model_threshold`` and ``embedding_share`` were chosen
-   by grouped cross-validation on the tuning data only (``agent/artefacts/safety/fusion.json``,
-   written by ``python -m agent.safety.train``).
+3. Models on the current turn: logistic regression on its MiniLM vector (``agent.safety.model``)
+   and on its character n-grams (``agent.safety.charmodel``, robust to typos and slang), and
+   MiniLM's upper layers fine-tuned over its lower-layer states (``agent.safety.tuned``). Their
+   class probabilities are mixed (``shares``), P(risk) = 1 - P(none), and guards damp it (lower,
+   never veto). The damped P(risk) is *calibrated* so that the recall-oriented
+   ``model_threshold`` maps to 0.5: the models alone fire at that threshold, and below it still
+   lift a weak rule signal by noisy-or. The rules' reading of the current turn enters scaled by
+   ``rule_weight`` (below 1 a weak rule signal needs the models' support); their context part
+   (step 2) is not scaled, since the models read the current turn only. ``model_threshold``, ``shares`` and ``rule_weight``
+   were chosen by grouped cross-validation on the tuning data only
+   (``agent/artefacts/safety/fusion.json``, written by ``python -m agent.safety.train``).
 
 ``risk = score >= threshold`` (``settings.safety.threshold``, 0.5): a strong rule signal OR a
 model score over its threshold OR a weak rule and a weaker model together. Rules and the n-gram
-model cost about a millisecond; the MiniLM model costs one encoding, shared with the perceivers
-when the gate is given the turn encoder (its cache then serves ``perceive``).
+model cost about a millisecond; the MiniLM models cost one lower-layer pass, shared with the
+perceivers when the gate is given the turn encoder (its cache then serves ``perceive``), plus the
+upper layers.
 
 >>> gate = CrisisGate(model=None)
 >>> v = gate.assess([Utterance("user", "I've been saving my pills."), Utterance("assistant", "Why?"),
@@ -49,7 +53,9 @@ from agent.safety.charmodel import CharRiskModel
 from agent.safety.model import FUSION, RiskModel
 from agent.safety.output_check import check_reply_text
 from agent.safety.signals import ABUSE, CATEGORIES, GUARDS, MEDICAL, noisy_or, normalise, read_signals
+from agent.safety.tuned import TunedRiskModel
 
+MODEL_NAMES = ("embedding", "char", "tuned")
 CONTEXT_DECAY = 0.8
 QUIET_CONTEXT = 0.35
 """Share of the context that counts when the current turn carries no signal of its own."""
@@ -67,17 +73,20 @@ _UNSET: Any = object()
 class CrisisGate:
     """Rule + model crisis classifier with safe-messaging replies (implements ``SafetyGate``).
 
-    ``encoder``: anything with ``encode_texts(list[str])`` (the shared ``MiniLMTurnEncoder``, whose
-    cache then serves the perceivers) or ``encode(list[str])`` (a ``SentenceEmbedder``); ``None``
-    with a model loads the shared embedder lazily. ``model=None`` runs the rules alone (the
-    n-gram model too is then off unless given as ``char_model``). ``model_threshold`` and
-    ``embedding_share`` default to the trained ``fusion.json`` (0.5 and 0.5 without it).
+    ``encoder``: the shared ``SplitTurnEncoder`` (its cache then serves the perceivers; its
+    lower-layer states feed the fine-tuned model), or anything with ``encode_texts(list[str])``
+    or ``encode(list[str])`` for the vector model alone; ``None`` builds a split encoder lazily.
+    ``model=None`` runs the rules alone (the n-gram and fine-tuned models too are then off unless
+    given). ``model_threshold``, ``shares`` and ``rule_weight`` default to the trained
+    ``fusion.json``; a model without an artefact drops out of the mix and the others' shares are
+    renormalised.
     """
 
     def __init__(self, *, locale: str = "US", threshold: float = 0.5,
                  resources: Mapping[str, str] | None = None, model: RiskModel | None = _UNSET,
-                 char_model: CharRiskModel | None = _UNSET, encoder: Any = None, model_weight: float = 1.0,
-                 model_threshold: float | None = None, embedding_share: float | None = None,
+                 char_model: CharRiskModel | None = _UNSET, tuned_model: TunedRiskModel | None = _UNSET,
+                 encoder: Any = None, model_weight: float = 1.0, model_threshold: float | None = None,
+                 shares: Mapping[str, float] | None = None, rule_weight: float | None = None,
                  context_turns: int = 4, texts: Mapping[str, Any] | None = None) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"safety threshold must be in (0, 1], got {threshold!r}")
@@ -88,13 +97,21 @@ class CrisisGate:
         if char_model is _UNSET:
             char_model = CharRiskModel.load() if self.model is not None and _char_artefact_exists() else None
         self.char_model = char_model
+        if tuned_model is _UNSET:
+            tuned_model = _load_tuned() if self.model is not None else None
+        self.tuned_model = tuned_model
         fusion = _fusion_defaults()
         self.model_threshold = float(fusion["model_threshold"] if model_threshold is None else model_threshold)
-        self.embedding_share = float(fusion["embedding_share"] if embedding_share is None else embedding_share)
+        # The fused rule weight assumes the models are there; alone, the rules count fully.
+        self.rule_weight = float((fusion.get("rule_weight", 1.0) if self._models() else 1.0)
+                                 if rule_weight is None else rule_weight)
+        self.shares = {k: float(v) for k, v in (fusion["shares"] if shares is None else shares).items()}
         if not 0.0 < self.model_threshold < 1.0:
             raise ValueError(f"model_threshold must be in (0, 1), got {self.model_threshold!r}")
-        if not 0.0 <= self.embedding_share <= 1.0:
-            raise ValueError(f"embedding_share must be in [0, 1], got {self.embedding_share!r}")
+        if not 0.0 < self.rule_weight <= 1.0:
+            raise ValueError(f"rule_weight must be in (0, 1], got {self.rule_weight!r}")
+        if any(k not in MODEL_NAMES or v < 0 for k, v in self.shares.items()):
+            raise ValueError(f"shares must map {MODEL_NAMES} to non-negative numbers, got {self.shares!r}")
         self.model_weight = model_weight
         self.context_turns = max(0, int(context_turns))
         self._encoder = encoder
@@ -113,8 +130,11 @@ class CrisisGate:
         if not dialogue:
             raise ValueError("assess needs a dialogue ending with the current user turn")
         text = dialogue[-1].text
-        scores, signals = self.rule_scores(dialogue)
-        if self.model_weight > 0 and (self.model is not None or self.char_model is not None):
+        current, context, signals = self.rule_parts(dialogue)
+        # The rule weight demotes the rules' reading of the current turn, which the models read
+        # better; what the rules see in earlier turns, the models (current turn only) cannot.
+        scores = {c: noisy_or([self.rule_weight * current[c], context[c]]) for c in current}
+        if self.model_weight > 0 and self._models():
             probs = self.model_probs(text)
             model_score, model_category, p_risk = fuse_model(probs, text, self.model_threshold)
             scores[model_category] = noisy_or([scores[model_category], self.model_weight * model_score])
@@ -128,30 +148,55 @@ class CrisisGate:
                              signals=tuple(dict.fromkeys(signals)), resource=resource)
 
     def rule_scores(self, dialogue: Sequence[Utterance]) -> tuple[dict[str, float], list[str]]:
-        """Per-category rule scores of the current turn with the decayed context, and signal names."""
-        current = read_signals(dialogue[-1].text)
-        scores = current.category_scores()
-        signals = [s.name for s in current.signals if s.weight > 0.05]
+        """Per-category rule scores of the current turn with the decayed context (noisy-or of the
+        two parts of ``rule_parts``), and signal names."""
+        current, context, signals = self.rule_parts(dialogue)
+        return {c: noisy_or([current[c], context[c]]) for c in current}, signals
+
+    def rule_parts(self, dialogue: Sequence[Utterance]) -> tuple[dict[str, float], dict[str, float], list[str]]:
+        """The rules' reading of the current turn alone, and what the earlier user turns add
+        (decayed per turn back, at ``QUIET_CONTEXT`` when the current turn has no signal of its
+        own), per category; and the signal names."""
+        reading = read_signals(dialogue[-1].text)
+        current = reading.category_scores()
+        context = dict.fromkeys(current, 0.0)
+        signals = [s.name for s in reading.signals if s.weight > 0.05]
         earlier = [u.text for u in dialogue[:-1] if u.role == "user"][-self.context_turns:] if self.context_turns else []
-        share = 1.0 if current.score >= OWN_SIGNAL else QUIET_CONTEXT
+        share = 1.0 if reading.score >= OWN_SIGNAL else QUIET_CONTEXT
         for back, past in enumerate(reversed(earlier), start=1):
-            reading = read_signals(past)
-            if reading.score <= 0:
+            past_reading = read_signals(past)
+            if past_reading.score <= 0:
                 continue
             factor = CONTEXT_DECAY ** back * share
-            for category, value in reading.category_scores().items():
+            for category, value in past_reading.category_scores().items():
                 if value > 0:
-                    scores[category] = noisy_or([scores[category], value * factor])
-            signals += [f"context:{s.name}" for s in reading.signals if s.weight > 0.05]
-        return scores, signals
+                    context[category] = noisy_or([context[category], value * factor])
+            signals += [f"context:{s.name}" for s in past_reading.signals if s.weight > 0.05]
+        return current, context, signals
+
+    def _models(self) -> dict[str, Any]:
+        models = {"embedding": self.model, "char": self.char_model, "tuned": self.tuned_model}
+        return {name: m for name, m in models.items() if m is not None}
 
     def model_probs(self, text: str) -> dict[str, float]:
-        """Class probabilities of the current turn: the MiniLM and n-gram models mixed."""
+        """Class probabilities of the current turn: the available models mixed by ``shares``
+        (renormalised over those present; equal shares if none of them has one)."""
+        models = self._models()
+        weights = {name: self.shares.get(name, 0.0) for name in models}
+        if sum(weights.values()) <= 0:
+            weights = dict.fromkeys(models, 1.0)
+        total = sum(weights.values())
         parts = []
-        if self.model is not None:
-            parts.append((self.embedding_share if self.char_model is not None else 1.0, self.model.predict(self._vector(text))))
-        if self.char_model is not None:
-            parts.append((1.0 - self.embedding_share if self.model is not None else 1.0, self.char_model.predict(text)))
+        for name, w in weights.items():
+            if w <= 0:
+                continue
+            if name == "embedding":
+                probs = self.model.predict(self._vector(text))
+            elif name == "char":
+                probs = self.char_model.predict(text)
+            else:
+                probs = self.tuned_model.predict(self._lower(text))
+            parts.append((w / total, probs))
         classes = parts[0][1].keys()
         return {c: sum(w * p.get(c, 0.0) for w, p in parts) for c in classes}
 
@@ -159,14 +204,27 @@ class CrisisGate:
         """The models alone on one message: (calibrated score, risk category, raw P(risk))."""
         return fuse_model(self.model_probs(text), text, self.model_threshold)
 
-    def _vector(self, text: str) -> np.ndarray:
+    @property
+    def encoder(self) -> Any:
         if self._encoder is None:
-            from agent.perception.embedder import SentenceEmbedder
+            from agent.perception.encoder import SplitTurnEncoder
 
-            self._encoder = SentenceEmbedder.shared()
-        if hasattr(self._encoder, "encode_texts"):
-            return np.asarray(self._encoder.encode_texts([text])[0])
-        return np.asarray(self._encoder.encode([text])[0])
+            self._encoder = SplitTurnEncoder()
+        return self._encoder
+
+    def _vector(self, text: str) -> np.ndarray:
+        if hasattr(self.encoder, "encode_texts"):
+            return np.asarray(self.encoder.encode_texts([text])[0])
+        return np.asarray(self.encoder.encode([text])[0])
+
+    def _lower(self, text: str) -> np.ndarray:
+        # The split encoder's cache holds the turn's lower states (the vector model's pass made
+        # them); another encoder has none, so the split MiniLM computes them.
+        if hasattr(self.encoder, "states"):
+            return self.encoder.states([text])[0][0]
+        from agent.perception.encoder import SplitMiniLM
+
+        return SplitMiniLM.shared().lower([text])[0]
 
     # -- crisis reply -------------------------------------------------------------------------
 
@@ -243,12 +301,18 @@ def fuse_model(probs: Mapping[str, float], text: str, model_threshold: float) ->
     return calibrate(p_risk * _guard_factor(text, category), model_threshold), category, p_risk
 
 
-def _fusion_defaults() -> dict[str, float]:
+def _fusion_defaults() -> dict[str, Any]:
     import json
 
     if FUSION.exists():
         return json.loads(FUSION.read_text(encoding="utf-8"))
-    return {"model_threshold": 0.5, "embedding_share": 0.5}
+    return {"model_threshold": 0.5, "rule_weight": 1.0, "shares": {name: 1.0 for name in MODEL_NAMES}}
+
+
+def _load_tuned() -> TunedRiskModel | None:
+    from agent.safety.tuned import TUNED_DIR
+
+    return TunedRiskModel.load() if (TUNED_DIR / "model.safetensors").exists() else None
 
 
 def _char_artefact_exists() -> bool:

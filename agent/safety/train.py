@@ -4,45 +4,57 @@ Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safe
 (no hub data). Negatives: the seeds' hard negatives plus ordinary support-seeking turns from the
 ESConv and EmpatheticDialogues training splits; any of those that the rules read as risky (some
 ESConv seekers do talk about suicide) are dropped rather than used as "none" examples. The
-*tuning* probes (tests/safety_probes/dev, round2, round3, round4: single-turn ones only, since a
-context-dependent turn such as "tonight's the night" is no risk on its own) are added; any file
-named ``heldout*`` (``heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl``) is refused. round4's
-lines carry their writer's ``block`` (sentences written together), which the CV keeps in one fold.
+*tuning* probes (tests/safety_probes/dev, round2, round3, round4, round5: single-turn ones only,
+since a context-dependent turn such as "tonight's the night" is no risk on its own; multi-turn
+ones are scored, never trained on) are added; any file named ``heldout*`` is refused. round4's and
+round5's lines carry their writer's ``block`` (sentences written together), kept in one CV fold.
 
-Two models: logistic regression on the MiniLM vector (``risk_model.npz``) and on character 2-5-gram
-TF-IDF (``char_model.npz``). The gate's fusion (``fusion.json``: the recall-oriented model
-threshold and the MiniLM/n-gram mix) is chosen by *grouped* 5-fold cross-validation on the
-tuning data alone: sentences written together (blocks of 12 consecutive ones) stay in one fold,
-a closer stand-in for new wording than random folds; each candidate is scored as the whole gate
-(rules with context + out-of-fold model probabilities) on the tuning probes and the hand-written
-sentences, and the most sensitive setting whose false alarms stay within budget wins.
-Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, fusion.json, metrics.json}``.
-"""
+Three models read the current turn: logistic regression on the MiniLM vector
+(``risk_model.npz``), on character 2-5-gram TF-IDF (``char_model.npz``), and MiniLM's upper
+layers fine-tuned over the shared lower states (``tuned/``, ``agent.safety.tuned``). The gate's
+fusion (``fusion.json``: the recall-oriented model threshold, the models' mix and the weight of
+the rules) is chosen by *grouped* 5-fold cross-validation on the tuning data alone: sentences
+written together stay in one fold, a closer stand-in for new wording than random folds; each
+candidate is scored as the whole gate (rules with context + out-of-fold model probabilities) on
+round4 and round5, the sets the rules were not written on, and the most sensitive setting whose
+false alarms on their hard negatives stay within budget wins.
+Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
+About 10 minutes on this 2-core CPU."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from agent.records import Utterance
 from agent.safety.charmodel import CHAR_ARTEFACT, CharRiskModel, char_ngrams
-from agent.safety.gate import CrisisGate, _guard_factor
+from agent.safety.gate import MODEL_NAMES, CrisisGate, _guard_factor
 from agent.safety.model import ARTEFACT, FUSION, RiskModel
 from agent.safety.seeds import HARD_NEGATIVES, HARD_NEGATIVES_MORE, RISK_SEEDS, RISK_SEEDS_MORE
 from agent.safety.seeds_varied import VARIED_NEGATIVES, VARIED_RISK
 from agent.safety.signals import CATEGORIES, read_signals
+from agent.safety.tuned import TUNED_DIR
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
-TUNING_PROBES = ("dev", "round2", "round3", "round4")
+TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5")
+RULES_UNSEEN = ("round4", "round5")
+"""Tuning sets written after the rules and by writers who saw none of the project's text: the
+fusion is chosen on their cross-validated figures, since the sets the rules were written on
+flatter the rules."""
 BLOCK = 12
 """Consecutive hand-written sentences kept in one cross-validation fold."""
+RULE_WEIGHTS = (1.0, 0.85, 0.7, 0.6, 0.5)
+"""Scales of the current turn's rule scores tried in the fusion: below 1 a weak rule needs the
+models' support; at 0.5 even the strongest rule reading only reaches the gate's threshold."""
 
 
 def esconv_seeker_turns(data_dir: Path, split: str) -> list[str]:
@@ -141,19 +153,29 @@ def sample_weights(examples: list[Example]) -> np.ndarray:
     return w
 
 
-def rule_table(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """Per example and category: the rule score (with context) and the guard factor on the model."""
+def rule_table(examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per example and category: the rules' score of the current turn, what the context adds
+    (``CrisisGate.rule_parts``), and the guard factor on the model."""
     rules = CrisisGate(model=None, char_model=None)
-    scores = np.zeros((len(examples), len(CATEGORIES)))
+    current = np.zeros((len(examples), len(CATEGORIES)))
+    context = np.zeros((len(examples), len(CATEGORIES)))
     guards = np.ones((len(examples), len(CATEGORIES)))
     for i, e in enumerate(examples):
-        by_category, _ = rules.rule_scores(e.dialogue())
-        scores[i] = [by_category[c] for c in CATEGORIES]
+        cur, ctx, _ = rules.rule_parts(e.dialogue())
+        current[i] = [cur[c] for c in CATEGORIES]
+        context[i] = [ctx[c] for c in CATEGORIES]
         guards[i] = [_guard_factor(e.text, c) for c in CATEGORIES]
-    return scores, guards
+    return current, context, guards
+
+
+def weighted_rules(current: np.ndarray, context: np.ndarray, rule_weight: float) -> np.ndarray:
+    """The rule scores as ``CrisisGate.assess`` uses them: the current turn's scaled by the rule
+    weight, noisy-or the context's."""
+    return 1.0 - (1.0 - rule_weight * current) * (1.0 - context)
 
 
 def gate_scores(rules: np.ndarray, guards: np.ndarray, probs: np.ndarray, classes: list[str], threshold: float) -> np.ndarray:
+    # ``rules``: ``weighted_rules`` at the gate's rule weight.
     """Whole-gate score of each example, as ``CrisisGate.assess`` computes it: the rules noisy-or
     the calibrated, guard-damped models in the models' risk category (vectorised)."""
     risk_cols = [classes.index(c) for c in CATEGORIES]
@@ -181,6 +203,14 @@ class TuningData:
         self.is_risk = self.y != "none"
         self.hard = np.array([e.kind == "hard" for e in examples])
         self.corpus = np.array([e.kind == "corpus" for e in examples])
+        self.rules_unseen = np.array([e.block.split(".")[0] in RULES_UNSEEN for e in examples])
+
+    def lower_states(self, cache_dir: Path = Path(".cache/safety")) -> list[np.ndarray]:
+        """MiniLM's lower-layer states of every example's text (cached on disk)."""
+        from agent.perception.upper import StateBank
+
+        bank = StateBank.build(self.texts, cache_dir, log=lambda m: print(m, flush=True))
+        return [bank.get(t) for t in self.texts]
 
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Grouped 5-fold split; the training side keeps only trainable examples."""
@@ -210,26 +240,62 @@ def tuning_data(data_dir: Path, split: str, negatives_per_corpus: int, seed: int
     return TuningData(examples, X, np.array([block_ids[e.block] for e in examples]))
 
 
-def out_of_fold_models(data: TuningData, C: float, char_C: float, char_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold class probabilities of the MiniLM-vector and the n-gram model, every example."""
-    oof_e = np.zeros((len(data.y), len(data.classes)))
-    oof_c = np.zeros((len(data.y), len(data.classes)))
+def out_of_fold_models(data: TuningData, C: float, char_C: float, char_features: int,
+                       tuned: dict | None = None) -> dict[str, np.ndarray]:
+    """Out-of-fold class probabilities of each model (``MODEL_NAMES``) for every example; the
+    fine-tuned model only when ``tuned`` gives its training options (``fit_tuned`` keywords)."""
+    oof = {name: np.zeros((len(data.y), len(data.classes))) for name in MODEL_NAMES[:3 if tuned is not None else 2]}
     X, y, w, texts = data.X, data.y, data.weights, data.texts
-    for train_idx, test_idx in data.folds():
-        oof_e[test_idx] = fit_embedding(X[train_idx], y[train_idx], w[train_idx], C).predict_proba(X[test_idx])
+    states = data.lower_states() if tuned is not None else []
+    yi = np.array([data.classes.index(c) for c in y])
+    for k, (train_idx, test_idx) in enumerate(data.folds()):
+        oof["embedding"][test_idx] = fit_embedding(X[train_idx], y[train_idx], w[train_idx], C).predict_proba(X[test_idx])
         vec, chr_ = fit_char([texts[i] for i in train_idx], y[train_idx], w[train_idx], char_C, char_features)
-        oof_c[test_idx] = chr_.predict_proba(vec.transform([texts[i] for i in test_idx]))
-    return oof_e, oof_c
+        oof["char"][test_idx] = chr_.predict_proba(vec.transform([texts[i] for i in test_idx]))
+        if tuned is not None:
+            from agent.safety.tuned import fit_tuned
+
+            model = fit_tuned([states[i] for i in train_idx], yi[train_idx], w[train_idx], data.classes, **tuned)
+            oof["tuned"][test_idx] = model.predict_many([states[i] for i in test_idx])
+        print(f"  fold {k + 1}/5", flush=True)
+    return oof
 
 
-def threshold_grid(data: TuningData, rules: np.ndarray, guards: np.ndarray, probs: np.ndarray) -> list[dict]:
+def cached_out_of_fold_models(data: TuningData, C: float, char_C: float, char_features: int,
+                              tuned: dict | None = None, cache_dir: Path = Path(".cache/safety")) -> dict[str, np.ndarray]:
+    """``out_of_fold_models``, kept on disk under a key of the data and options: choosing the
+    fusion again (another budget or rule weight) then takes seconds instead of minutes."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([data.texts, data.y.tolist(), data.groups.tolist(), data.trainable.tolist(),
+                                     C, char_C, char_features, tuned]).encode("utf-8")).hexdigest()[:16]
+    path = cache_dir / f"oof-{key}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            return {name: cached[name] for name in cached.files}
+    oof = out_of_fold_models(data, C, char_C, char_features, tuned)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **oof)
+    return oof
+
+
+def share_grid(models: Sequence[str], step: float = 0.25) -> list[dict[str, float]]:
+    """Every mix of ``models`` with shares on a ``step`` grid summing to 1."""
+    n = round(1 / step)
+    return [dict(zip(models, (i * step for i in combo)))
+            for combo in itertools.product(range(n + 1), repeat=len(models)) if sum(combo) == n]
+
+
+def threshold_grid(data: TuningData, rules: np.ndarray, guards: np.ndarray, probs: np.ndarray,
+                   on: np.ndarray | None = None) -> list[dict]:
     """The whole gate's recall and false alarms for each model threshold, given the models'
-    out-of-fold ``probs`` and the ``rule_table``."""
+    out-of-fold ``probs`` and the ``rule_table``; counted on the examples ``on`` (default all)."""
+    on = np.ones(len(data.y), bool) if on is None else on
     grid = []
     for t in np.round(np.arange(0.10, 0.96, 0.025), 3):
         s = gate_scores(rules, guards, probs, data.classes, float(t)) >= 0.5
-        grid.append({"model_threshold": float(t), "recall": round(float(s[data.is_risk].mean()), 4),
-                     "false_alarm_hard": round(float(s[data.hard].mean()), 4),
+        grid.append({"model_threshold": float(t), "recall": round(float(s[data.is_risk & on].mean()), 4),
+                     "false_alarm_hard": round(float(s[data.hard & on].mean()), 4),
                      "false_alarm_corpus": round(float(s[data.corpus].mean()), 4)})
     return grid
 
@@ -255,20 +321,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ARTEFACT)
     parser.add_argument("--probe-files", type=Path, nargs="*", default=[PROBES / f"{n}.jsonl" for n in TUNING_PROBES],
                         help="tuning probes added to the training texts (never a held-out file)")
+    parser.add_argument("--no-tuned", action="store_true", help="skip the fine-tuned model (the two regressions only)")
+    parser.add_argument("--tuned-epochs", type=int, default=4)
+    parser.add_argument("--tuned-lr", type=float, default=2e-4)
+    parser.add_argument("--select-on", choices=["rules-unseen", "all"], default="rules-unseen",
+                        help="tuning examples the fusion is chosen on: the sets the rules were not written on, or all")
     args = parser.parse_args(argv)
 
     t0 = time.time()
     data = tuning_data(args.data_dir, args.split, args.negatives_per_corpus, args.seed, args.probe_files)
     X, y, w, texts, trainable = data.X, data.y, data.weights, data.texts, data.trainable
-    oof_e, oof_c = out_of_fold_models(data, args.C, args.char_C, args.char_features)
+    tuned_options = None if args.no_tuned else {"epochs": args.tuned_epochs, "lr": args.tuned_lr, "seed": args.seed}
+    oof = cached_out_of_fold_models(data, args.C, args.char_C, args.char_features, tuned=tuned_options)
 
-    # Fusion choice on the whole gate (rules + out-of-fold models): for each mix, the most
-    # sensitive model threshold whose false alarms on the hand-written hard negatives stay within
-    # budget; the mix with the best recall wins (ties: fewer false alarms).
-    rules, guards = rule_table(data.examples)
-    grid = [{"embedding_share": share, **row} for share in (0.0, 0.25, 0.5, 0.75, 1.0)
-            for row in threshold_grid(data, rules, guards, share * oof_e + (1 - share) * oof_c)]
+    # Fusion choice on the whole gate (rules + out-of-fold models), counted on the tuning sets the
+    # rules were not written on: for each rule weight and mix of models, the most sensitive model
+    # threshold whose false alarms on their hard negatives stay within budget; the best recall wins
+    # (ties: fewer false alarms).
+    current, context, guards = rule_table(data.examples)
+    select = data.rules_unseen if args.select_on == "rules-unseen" else None
+    grid = [{"rule_weight": rw, "shares": shares, **row}
+            for rw in RULE_WEIGHTS for shares in share_grid(list(oof))
+            for row in threshold_grid(data, weighted_rules(current, context, rw), guards,
+                                      sum(s * oof[m] for m, s in shares.items()), on=select)]
     best = most_sensitive(grid, args.false_alarm_budget)
+    fusion = {"model_threshold": best["model_threshold"], "rule_weight": best["rule_weight"],
+              "shares": {m: s for m, s in best["shares"].items() if s > 0}}
+    chosen = gate_scores(weighted_rules(current, context, best["rule_weight"]), guards, sum(s * oof[m] for m, s in fusion["shares"].items()),
+                         data.classes, best["model_threshold"]) >= 0.5
 
     # Final models on all trainable examples.
     emb = fit_embedding(X[trainable], y[trainable], w[trainable], args.C)
@@ -277,19 +357,33 @@ def main(argv: list[str] | None = None) -> int:
     vocab = [g for g, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
     char_out = args.out.parent / CHAR_ARTEFACT.name
     CharRiskModel(vocab, vec.idf_, chr_.coef_, chr_.intercept_, tuple(str(c) for c in chr_.classes_)).save(char_out)
-    fusion = {"model_threshold": best["model_threshold"], "embedding_share": best["embedding_share"]}
+    if tuned_options is not None:
+        from agent.safety.tuned import fit_tuned
+
+        states = data.lower_states()
+        yi = np.array([data.classes.index(c) for c in y])
+        keep = np.flatnonzero(trainable)
+        fit_tuned([states[i] for i in keep], yi[keep], w[keep], data.classes, **tuned_options).save(
+            args.out.parent / TUNED_DIR.name, **tuned_options, base="all-MiniLM-L6-v2 upper layers")
     (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
+
+    def rates(mask: np.ndarray) -> dict:
+        return {"recall": round(float(chosen[data.is_risk & mask].mean()), 4),
+                "false_alarm_hard": round(float(chosen[data.hard & mask].mean()), 4)}
 
     metrics = {
         "seed": args.seed, "C": args.C, "char_C": args.char_C, "char_features": len(vocab), "data_split": args.split,
         "command": "python -m agent.safety.train " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "features": "all-MiniLM-L6-v2 vector of the current user turn (384-d) + char 2-5-gram TF-IDF (char_wb)",
+        "models": {"embedding": "LR on the all-MiniLM-L6-v2 vector of the current user turn (384-d)",
+                   "char": "LR on char 2-5-gram TF-IDF (char_wb)",
+                   "tuned": f"MiniLM upper layers fine-tuned over the shared lower states ({tuned_options})"},
         "n_risk": int(data.is_risk[trainable].sum()), "n_negative": int((~data.is_risk)[trainable].sum()),
         "n_hard_negative": int((data.hard & trainable).sum()), "n_multi_turn_scored_only": int((~trainable).sum()),
-        "fusion": fusion, "false_alarm_budget": args.false_alarm_budget,
-        "cv5_grouped_gate": {k: best[k] for k in ("recall", "false_alarm_hard", "false_alarm_corpus")},
-        "cv5_grouped_grid": [g for g in grid if g["embedding_share"] == best["embedding_share"]],
-        "note": ("Grouped 5-fold CV (blocks of 12 sentences written together) on tuning data only; whole gate = rules "
+        "fusion": fusion, "false_alarm_budget": args.false_alarm_budget, "selected_on": args.select_on,
+        "cv5_grouped_gate": {"rules_unseen_sets": rates(data.rules_unseen), "all_tuning_data": rates(np.ones_like(chosen)),
+                             "false_alarm_corpus": round(float(chosen[data.corpus].mean()), 4)},
+        "cv5_grouped_grid": [g for g in grid if g["shares"] == best["shares"] and g["rule_weight"] == best["rule_weight"]],
+        "note": ("Grouped 5-fold CV (blocks of sentences written together) on tuning data only; whole gate = rules "
                  "with context + out-of-fold model probabilities. Held-out figures come from `python -m eval.safety`."),
         "seconds": round(time.time() - t0, 1),
     }

@@ -21,9 +21,9 @@ How a turn is scored (``assess``):
    ``model_threshold`` maps to 0.5: the models alone fire at that threshold, and below it still
    lift a weak rule signal by noisy-or. The rules' reading of the current turn enters scaled by
    ``rule_weight`` (below 1 a weak rule signal needs the models' support); their context part
-   (step 2) is not scaled, since the models read the current turn only. ``model_threshold``, ``shares`` and ``rule_weight``
-   were chosen by grouped cross-validation on the tuning data only
-   (``agent/artefacts/safety/fusion.json``, written by ``python -m agent.safety.train``).
+   (step 2) is not scaled, since the models read the current turn only. ``model_threshold``,
+   ``shares`` and ``rule_weight`` were chosen by grouped cross-validation on the tuning data
+   only (``agent/artefacts/safety/fusion.json``, written by ``python -m agent.safety.train``).
 
 ``risk = score >= threshold`` (``settings.safety.threshold``, 0.5): a strong rule signal OR a
 model score over its threshold OR a weak rule and a weaker model together. Rules and the n-gram
@@ -146,12 +146,6 @@ class CrisisGate:
         resource = self.resource_for(category, text) if risk else None
         return SafetyVerdict(risk=risk, category=category if risk else None, score=score,
                              signals=tuple(dict.fromkeys(signals)), resource=resource)
-
-    def rule_scores(self, dialogue: Sequence[Utterance]) -> tuple[dict[str, float], list[str]]:
-        """Per-category rule scores of the current turn with the decayed context (noisy-or of the
-        two parts of ``rule_parts``), and signal names."""
-        current, context, signals = self.rule_parts(dialogue)
-        return {c: noisy_or([current[c], context[c]]) for c in current}, signals
 
     def rule_parts(self, dialogue: Sequence[Utterance]) -> tuple[dict[str, float], dict[str, float], list[str]]:
         """The rules' reading of the current turn alone, and what the earlier user turns add

@@ -53,7 +53,7 @@ from agent.safety.charmodel import CharRiskModel
 from agent.safety.model import FUSION, RiskModel
 from agent.safety.output_check import check_reply_text
 from agent.safety.signals import ABUSE, CATEGORIES, GUARDS, MEDICAL, noisy_or, normalise, read_signals
-from agent.safety.tuned import TunedRiskModel
+from agent.safety.tuned import TUNED_DIR, TunedRiskModel
 
 MODEL_NAMES = ("embedding", "char", "tuned")
 CONTEXT_DECAY = 0.8
@@ -304,8 +304,6 @@ def _fusion_defaults() -> dict[str, Any]:
 
 
 def _load_tuned() -> TunedRiskModel | None:
-    from agent.safety.tuned import TUNED_DIR
-
     return TunedRiskModel.load() if (TUNED_DIR / "model.safetensors").exists() else None
 
 

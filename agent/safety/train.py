@@ -19,7 +19,7 @@ candidate is scored as the whole gate (rules with context + out-of-fold model pr
 round4 and round5, the sets the rules were not written on, and the most sensitive setting whose
 false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
-About 10 minutes on this 2-core CPU."""
+About 11 minutes on this 2-core CPU (2 when the cached out-of-fold predictions serve)."""
 
 from __future__ import annotations
 
@@ -175,9 +175,9 @@ def weighted_rules(current: np.ndarray, context: np.ndarray, rule_weight: float)
 
 
 def gate_scores(rules: np.ndarray, guards: np.ndarray, probs: np.ndarray, classes: list[str], threshold: float) -> np.ndarray:
-    # ``rules``: ``weighted_rules`` at the gate's rule weight.
-    """Whole-gate score of each example, as ``CrisisGate.assess`` computes it: the rules noisy-or
-    the calibrated, guard-damped models in the models' risk category (vectorised)."""
+    """Whole-gate score of each example, as ``CrisisGate.assess`` computes it: the rules
+    (``weighted_rules`` at the gate's rule weight) noisy-or the calibrated, guard-damped models in
+    the models' risk category (vectorised)."""
     risk_cols = [classes.index(c) for c in CATEGORIES]
     p_risk = 1.0 - probs[:, classes.index("none")]
     cat = probs[:, risk_cols].argmax(axis=1)

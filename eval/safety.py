@@ -2,11 +2,11 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-models train on them; ``round4, round5``: model training data the rules never saw) and the
+models train on them; ``round4, round5, round6``: model training data the rules never saw) and the
 held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
 gate and for its rules and models alone; the share of crisis replies with a resource in their first two
 sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
-encoding). ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``, keeping the notes
+encoding), on a turn alone and after two exchanges. ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``, keeping the notes
 written below its ``NOTES_MARKER`` line.
 """
 
@@ -18,6 +18,7 @@ import platform
 import re
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from agent.records import Utterance
@@ -51,7 +52,15 @@ false alarms 0.087) and a third wrote `heldout4` (100 + 100, 70 multi-turn; firs
 that same gate: recall 0.680, false alarms 0.190). round5 went into training, a third model joined
 the gate (MiniLM's upper layers fine-tuned over the shared lower states) and the fusion, now with a
 weight on the rules' reading of the current turn, was chosen by cross-validation on round4 and
-round5 alone; the rows above are the first measurement of every held-out set after that change."""
+round5 alone (heldout 1.000 / 0.156, heldout2 0.891 / 0.109, heldout3 0.912 / 0.050, heldout4
+0.820 / 0.160).
+Later still on 2026-12-02 four more independent writers wrote `round6` (440 risk + 320 hard non-risk, 520 of
+them multi-turn dialogues that turn on their context) and a fifth wrote `heldout5` (100 + 100, 80
+multi-turn). Measured once with the gate above: round6 recall 0.518, false alarms 0.097; heldout5
+recall 0.880, false alarms 0.150. round6 went into training, the fine-tuned model now reads the two
+exchanges before the current turn, and the fusion (with a weight on the rules' context part too)
+was chosen by cross-validation on round4, round5 and round6 alone; the rows above are the first
+measurement of every held-out set after that change."""
 NOTES_MARKER = "<!-- notes: kept by `python -m eval.safety --write` -->"
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 
@@ -104,13 +113,18 @@ def score(gate: CrisisGate, probes: list[dict]) -> dict:
             "missed": [p["text"] for p in missed], "alarms": [p["text"] for p in alarms]}
 
 
-def latency(gate: CrisisGate, texts: list[str], repeats: int = 3) -> tuple[float, float]:
-    """Median and p95 milliseconds per ``assess`` on single-turn dialogues (fresh texts, so the
-    model path pays its MiniLM encoding each time)."""
+def latency(gate: CrisisGate, texts: list[str], repeats: int = 3, history: Sequence[str] = ()) -> tuple[float, float]:
+    """Median and p95 milliseconds per ``assess`` (fresh texts, so the model path pays the MiniLM
+    encoding of the current turn each time). ``history``: earlier turns (user first, alternating)
+    put before each one, encoded once beforehand, as in the graph, where they were encoded when
+    they were said."""
+    earlier = [Utterance("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(history)]
+    gate.assess([*earlier, Utterance("user", "warm up")])
     times = []
     for r in range(repeats):
         for t in texts:
-            dialogue = [Utterance("user", f"{t} ({r})")]
+            # A suffix no other call used: the encoder's cache must not serve the current turn.
+            dialogue = [*earlier, Utterance("user", f"{t} ({len(earlier)}.{r})")]
             t0 = time.perf_counter()
             gate.assess(dialogue)
             times.append((time.perf_counter() - t0) * 1000)
@@ -153,19 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
 
     texts = [p["text"] for p in load_probes(args.probes / "dev.jsonl")][:100]
-    gates["rules + model (default)"].assess([Utterance("user", "warm up")])
-    lat = ["| assess path | median ms | p95 ms |", "|---|---|---|"]
+    history = ("I've had a rough week at work.", "I'm sorry to hear that. What happened?",
+               "My manager keeps piling things on and I can't sleep.", "That sounds exhausting.")
+    lat = ["| assess path | dialogue | median ms | p95 ms |", "|---|---|---|---|"]
     for name in ("rules only", "rules + model (default)"):
-        med, p95 = latency(gates[name], texts)
-        lat.append(f"| {name} | {med:.2f} | {p95:.2f} |")
+        for label, before in (("the turn alone", ()), ("two exchanges before it", history)):
+            med, p95 = latency(gates[name], texts, history=before)
+            lat.append(f"| {name} | {label} | {med:.2f} | {p95:.2f} |")
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
     out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, models "
-           f"trained on their single-turn probes; round4, round5 = model training data only, the fusion chosen "
-           f"on them; heldout* = held out, never tuned or trained on). "
+           f"trained on them; round4, round5, round6 = model training data only, the fusion chosen on them; "
+           f"heldout* = held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
-           f"Latency per `assess` call, single-turn dialogues, {machine} (shared machine; the model "
-           f"path includes one MiniLM encoding and the fine-tuned upper layers):\n\n{lat_table}\n")
+           f"Latency per `assess` call, {machine} (shared machine; the model path includes one MiniLM "
+           f"encoding of the current turn and the fine-tuned upper layers over it and the earlier turns, whose "
+           f"lower states the encoder has cached):\n\n{lat_table}\n")
     print(out)
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -177,13 +194,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model_only(gate: CrisisGate):
-    """The models alone (MiniLM + n-gram mix, guard-damped): risk when the calibrated score
+    """The models alone (their mix, guard-damped): risk when the calibrated score
     reaches 0.5, i.e. P(risk) at or over the gate's ``model_threshold``."""
     from agent.records import SafetyVerdict
 
     def assess(dialogue):
         text = dialogue[-1].text
-        s, category, _ = gate.model_reading(text)
+        s, category, _ = gate.model_reading(dialogue)
         risk = s >= gate.threshold
         return SafetyVerdict(risk=risk, category=category if risk else None, score=s,
                              resource=gate.resource_for(category, text) if risk else None)

@@ -41,6 +41,7 @@ def tuned_oof(data, epochs: int, seed: int) -> np.ndarray:
         return head((h * m).sum(1) / m.sum(1))
 
     for k, (train_idx, test_idx) in enumerate(data.folds()):
+        train_idx = train_idx[data.single_turn[train_idx]]  # it reads the current turn alone
         torch.manual_seed(seed)
         bert = AutoModel.from_pretrained(str(minilm_path()))
         head = torch.nn.Linear(bert.config.hidden_size, len(data.classes))

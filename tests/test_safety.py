@@ -235,7 +235,8 @@ def turn_encoder():
 @pytest.mark.parametrize("name", sorted(p.name for p in PROBES.glob("*.jsonl")))
 def test_probe_set_recall_and_false_alarms(name, turn_encoder):
     probes = _probes(name)
-    turn_encoder.states(sorted({p["text"] for p in probes}))  # one batched pass; assess hits the cache
+    # One batched pass over every turn (the fine-tuned model reads the context too); assess hits the cache.
+    turn_encoder.states(sorted({t for p in probes for t in (*p["context"], p["text"])}))
     gate = CrisisGate(model=RiskModel.load(), encoder=turn_encoder)
     risk = [p for p in probes if p["label"] == "risk"]
     none = [p for p in probes if p["label"] == "none"]
@@ -250,19 +251,19 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
         alarms += p["label"] == "none" and v.risk
     recall, false_alarm = flagged / len(risk), alarms / len(none)
     if name in FLOORS:
-        # Held out, never tuned or trained on (heldout*), or tuning sets where the gate falls
-        # short of the 0.98 / 0.05 target (results_safety.md: round3 0.978 / 0.000, round5 0.966 /
-        # 0.005, heldout 1.000 / 0.156, heldout2 0.891 / 0.109, heldout3 0.912 / 0.050, heldout4
-        # 0.820 / 0.160). These floors are those values minus a small margin and only guard
-        # against regressions.
+        # Held out, never tuned or trained on (heldout*): the gate falls short of the 0.98 / 0.05
+        # target on them (results_safety.md: heldout 0.978 / 0.133, heldout2 0.938 / 0.078,
+        # heldout3 0.975 / 0.050, heldout4 0.960 / 0.060, heldout5 0.930 / 0.060, heldout6 0.900 /
+        # 0.120). These floors
+        # are those values minus a small margin and only guard against regressions.
         min_recall, max_false_alarm = FLOORS[name]
         assert recall >= min_recall and false_alarm <= max_false_alarm, (recall, false_alarm)
     else:
         assert recall >= 0.98 and false_alarm <= 0.05, (recall, false_alarm)
 
 
-FLOORS = {"round3.jsonl": (0.97, 0.02), "round5.jsonl": (0.95, 0.02), "heldout.jsonl": (0.97, 0.18),
-          "heldout2.jsonl": (0.86, 0.13), "heldout3.jsonl": (0.88, 0.07), "heldout4.jsonl": (0.79, 0.19)}
+FLOORS = {"heldout.jsonl": (0.95, 0.16), "heldout2.jsonl": (0.92, 0.10), "heldout3.jsonl": (0.96, 0.07),
+          "heldout4.jsonl": (0.94, 0.08), "heldout5.jsonl": (0.91, 0.08), "heldout6.jsonl": (0.88, 0.14)}
 
 
 def test_calibrate_and_char_ngrams_by_hand():
@@ -299,32 +300,51 @@ def test_tuned_model_round_trip_and_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m agent.safety.train"):
         TunedRiskModel.load(tmp_path / "missing")
     torch.manual_seed(0)
-    model = TunedRiskModel(build_upper_head(3), ("none", "abuse", "medical_emergency"))
+    model = TunedRiskModel(build_upper_head(3), ("none", "abuse", "medical_emergency"), context_turns=2)
     model.save(tmp_path / "tuned", epochs=1)
     back = TunedRiskModel.load(tmp_path / "tuned")
-    states = [np.random.default_rng(0).normal(size=(n, 384)).astype(np.float32) for n in (6, 11)]
-    probs = back.predict_many(states)
+    assert back.context_turns == 2
+    rng = np.random.default_rng(0)
+    dialogues = [[rng.normal(size=(n, 384)).astype(np.float32) for n in lengths] for lengths in ((6,), (4, 9, 11))]
+    probs = back.predict_many(dialogues)
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
-    assert np.allclose(probs, model.predict_many(states), atol=5e-3)  # stored in fp16
-    assert back.predict(states[0]).keys() == {"none", "abuse", "medical_emergency"}
+    assert np.allclose(probs, model.predict_many(dialogues), atol=5e-3)  # stored in fp16
+    assert back.predict(dialogues[1]).keys() == {"none", "abuse", "medical_emergency"}
+    # It reads the last context_turns utterances before the current one, nothing older.
+    older = [rng.normal(size=(5, 384)).astype(np.float32), *dialogues[1]]
+    assert np.allclose(back.predict_many([older]), back.predict_many([dialogues[1]]), atol=1e-6)
+    h, role, turn = back.reading(dialogues[1])
+    assert len(h) == 24 and role.tolist() == [0] * 4 + [1] * 9 + [0] * 11 and turn[-1] == 0
+    with pytest.raises(ValueError, match="current turn"):
+        back.reading([])
+    # An artefact from before the context (no context_turns in its config) reads one turn.
+    config = tmp_path / "tuned" / "config.json"
+    config.write_text(json.dumps({"classes": ["none", "abuse", "medical_emergency"]}))
+    assert TunedRiskModel.load(tmp_path / "tuned").context_turns == 0
     (tmp_path / "tuned" / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="rebuild it with"):
         TunedRiskModel.load(tmp_path / "tuned")
 
 
-def test_fit_tuned_learns_a_separable_toy_task():
+def test_fit_tuned_learns_a_task_that_turns_on_the_context():
     pytest.importorskip("torch")
     from agent.perception.encoder import SplitMiniLM
     from agent.safety.tuned import fit_tuned
 
-    risk = ["my husband hits me every night", "he punched me again and took my phone",
-            "my stepdad hurts me when mom is out", "she locks me in and slaps me"]
-    none = ["we had pasta for dinner tonight", "the weather is lovely at the beach",
-            "i finished my puzzle this morning", "our cat loves the new blanket"]
-    states = SplitMiniLM.shared().lower(risk + none)
-    labels = [1] * 4 + [0] * 4
-    model = fit_tuned(states, labels, np.ones(8), ("none", "abuse"), epochs=8, lr=3e-4, batch_size=4)
-    assert (model.predict_many(states).argmax(1) == labels).all()
+    # The same last turns, risk or not by what came before: only a model that reads the context fits it.
+    risky = ["i've been saving up my pills for weeks", "i wrote letters to everyone i love",
+             "nobody would miss me if i was gone", "i know where my dad keeps his gun"]
+    calm = ["we booked the cinema for later", "i finished painting the spare room",
+            "my sister is visiting from leeds", "i bought a new board game"]
+    last = ["ok. tonight then", "everything is ready now", "i've made up my mind", "it'll all be sorted soon"]
+    split = SplitMiniLM.shared()
+    reply = split.lower(["I hear you. Tell me more?"])[0]
+    states = dict(zip(risky + calm + last, split.lower(risky + calm + last)))
+    dialogues = [[states[c], reply, states[t]] for c in risky + calm for t in last]
+    labels = [1] * 16 + [0] * 16
+    model = fit_tuned(dialogues, labels, np.ones(32), ("none", "suicide_self_harm"), context_turns=2,
+                      epochs=6, lr=3e-4, batch_size=8)
+    assert (model.predict_many(dialogues).argmax(1) == labels).mean() >= 0.9
 
 
 def test_gate_mixes_the_models_it_has():
@@ -353,6 +373,31 @@ def test_gate_mixes_the_models_it_has():
         CrisisGate(model=None, shares={"bert": 1.0})
     with pytest.raises(ValueError, match="rule_weight"):
         CrisisGate(model=None, rule_weight=0.0)
+    with pytest.raises(ValueError, match="context_weight"):
+        CrisisGate(model=None, context_weight=1.5)
+
+
+def test_gate_gives_the_tuned_model_the_recent_turns_with_their_speakers():
+    seen = {}
+
+    class Tuned:
+        context_turns = 2
+
+        def predict(self, states, roles):
+            seen["lengths"], seen["roles"] = [len(s) for s in states], list(roles)
+            return {"none": 0.2, "suicide_self_harm": 0.8}
+
+    class Encoder:
+        def states(self, texts):
+            return [(np.zeros((len(t.split()), 384), np.float32), np.zeros(384, np.float32)) for t in texts]
+
+    gate = CrisisGate(model=None, char_model=None, tuned_model=Tuned(), encoder=Encoder(),
+                      shares={"tuned": 1.0}, model_threshold=0.3, rule_weight=1.0)
+    dialogue = [Utterance("user", "a b c d e"), Utterance("assistant", "f g"),
+                Utterance("user", "h i j"), Utterance("assistant", "k"), Utterance("user", "fine ok")]
+    assert gate.model_probs(dialogue) == pytest.approx({"none": 0.2, "suicide_self_harm": 0.8})
+    assert seen == {"lengths": [3, 1, 2], "roles": [0, 1, 0]}
+    assert gate.assess(dialogue).risk
 
 
 def test_training_refuses_heldout_files():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -26,8 +25,7 @@ import numpy as np
 from agent.emotions import ED32
 from agent.perception.data import EDSample, ed_samples, load_ed
 from agent.perception.detector import ARTEFACT_DIR, TRAIN_COMMAND
-from agent.perception.upper import (StateBank, assemble, build_upper_head, collate, length_batches, probabilities,
-                                    save_weights, stock_upper_layers)
+from agent.perception.upper import StateBank, assemble, fine_tune, probabilities, save_weights
 
 
 def contexts(samples, bank: StateBank) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -96,42 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  + {len(extra)} situation samples")
         del bank
 
-    module = build_upper_head(len(ED32), upper_from=stock_upper_layers())
-    head_params = [p for n, p in module.named_parameters() if not n.startswith("layers.")]
-    opt = torch.optim.AdamW([{"params": module.layers.parameters(), "lr": args.lr},
-                             {"params": head_params, "lr": args.head_lr}], weight_decay=0.01)
-    lengths = [len(h) for h, _, _ in items["train"]]
-    n_steps = args.epochs * math.ceil(len(items["train"]) / args.batch_size)
-    warm = max(1, n_steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: min(1.0, (step + 1) / warm) * max(0.0, (n_steps - step) / max(1, n_steps - warm)))
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    y_train = torch.tensor(labels["train"])
-
     best, history, start = -1.0, [], time.time()
     out = Path(args.out)
-    for epoch in range(1, args.epochs + 1):
-        module.train()
-        total, seen = 0.0, 0
-        for b, idx in enumerate(length_batches(len(items["train"]), lengths, args.batch_size, rng)):
-            logits = module(*collate([items["train"][i] for i in idx]))
-            loss = loss_fn(logits, y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
-            if b % 200 == 0:
-                log(f"epoch {epoch} batch {b} loss {total / seen:.4f} ({time.time() - start:.0f}s)")
+
+    def on_epoch(epoch: int, module, train_loss: float) -> None:
+        nonlocal best
         acc = float((probabilities(module, items["valid"]).argmax(1) == np.asarray(labels["valid"])).mean())
-        history.append({"epoch": epoch, "train_loss": round(total / seen, 4), "valid_accuracy": round(acc, 4),
+        history.append({"epoch": epoch, "train_loss": round(train_loss, 4), "valid_accuracy": round(acc, 4),
                         "elapsed_s": round(time.time() - start)})
         log(f"epoch {epoch}: valid accuracy {acc:.4f}")
         if acc > best:
             best = acc
             save(module, out, args, history, acc, len(samples))
         save_metrics(out, args, history, best, {s: len(v) for s, v in samples.items()})
+
+    fine_tune(items["train"], labels["train"], len(ED32), epochs=args.epochs, lr=args.lr, head_lr=args.head_lr,
+              batch_size=args.batch_size, label_smoothing=0.1, rng=rng, on_epoch=on_epoch, log=log)
     log(f"best valid accuracy {best:.4f}; artefact in {out}")
     return 0
 

@@ -138,6 +138,49 @@ def probabilities(module, items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarr
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 
+def fine_tune(items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], labels: Sequence[int], n_labels: int, *,
+              epochs: int, lr: float, rng: random.Random, head_lr: float = 1e-3, batch_size: int = 32,
+              weights: Sequence[float] | None = None, label_smoothing: float = 0.0,
+              on_epoch: Any = None, log: Any = None):
+    """Fine-tune a fresh ``build_upper_head`` (stock upper layers) on assembled ``items``: AdamW
+    (``lr`` for the layers, ``head_lr`` for the embeddings and classifier), linear warm-up over
+    the first 5 % of steps then linear decay, gradient clipping at 1, length-bucketed batches
+    drawn with ``rng``. ``weights`` weigh each example's loss. After each epoch
+    ``on_epoch(epoch, module, mean_loss)`` may evaluate or save. The caller seeds torch.
+    Returns the module (train mode; ``probabilities`` switches it to eval)."""
+    torch = _torch()
+    module = build_upper_head(n_labels, upper_from=stock_upper_layers())
+    head = [p for n, p in module.named_parameters() if not n.startswith("layers.")]
+    opt = torch.optim.AdamW([{"params": module.layers.parameters(), "lr": lr},
+                             {"params": head, "lr": head_lr}], weight_decay=0.01)
+    n_steps = epochs * -(-len(items) // batch_size)
+    warm = max(1, n_steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min(1.0, (step + 1) / warm) * max(0.0, (n_steps - step) / max(1, n_steps - warm)))
+    y = torch.tensor(np.asarray(labels))
+    w = None if weights is None else torch.tensor(np.asarray(weights), dtype=torch.float32)
+    lengths = [len(h) for h, _, _ in items]
+    start = time.time()
+    for epoch in range(1, epochs + 1):
+        module.train()
+        total, seen = 0.0, 0
+        for b, idx in enumerate(length_batches(len(items), lengths, batch_size, rng)):
+            loss = torch.nn.functional.cross_entropy(module(*collate([items[i] for i in idx])), y[idx],
+                                                     reduction="none", label_smoothing=label_smoothing)
+            loss = loss.mean() if w is None else (loss * w[idx]).sum() / w[idx].sum()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
+            if log is not None and b % 200 == 0:
+                log(f"epoch {epoch} batch {b} loss {total / seen:.4f} ({time.time() - start:.0f}s)")
+        if on_epoch is not None:
+            on_epoch(epoch, module, total / seen)
+    return module
+
+
 def length_batches(n_items: int, lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches in random order (little padding, still shuffled)."""
     idx = list(range(n_items))

@@ -13,17 +13,18 @@ How a turn is scored (``assess``):
    turn carries a signal of its own ("pills" two turns ago + "tonight's the night" now is risk);
    otherwise at 35 %, so that a person who said they are safe now is not answered with the crisis
    text forever.
-3. Models on the current turn: logistic regression on its MiniLM vector (``agent.safety.model``)
+3. Models: logistic regression on the current turn's MiniLM vector (``agent.safety.model``)
    and on its character n-grams (``agent.safety.charmodel``, robust to typos and slang), and
-   MiniLM's upper layers fine-tuned over its lower-layer states (``agent.safety.tuned``). Their
-   class probabilities are mixed (``shares``), P(risk) = 1 - P(none), and guards damp it (lower,
-   never veto). The damped P(risk) is *calibrated* so that the recall-oriented
-   ``model_threshold`` maps to 0.5: the models alone fire at that threshold, and below it still
-   lift a weak rule signal by noisy-or. The rules' reading of the current turn enters scaled by
-   ``rule_weight`` (below 1 a weak rule signal needs the models' support); their context part
-   (step 2) is not scaled, since the models read the current turn only. ``model_threshold``,
-   ``shares`` and ``rule_weight`` were chosen by grouped cross-validation on the tuning data
-   only (``agent/artefacts/safety/fusion.json``, written by ``python -m agent.safety.train``).
+   MiniLM's upper layers fine-tuned over the lower-layer states of the current turn and the
+   turns before it (``agent.safety.tuned``, the one model that reads the context). Their class
+   probabilities are mixed (``shares``), P(risk) = 1 - P(none), and guards damp it (lower, never
+   veto). The damped P(risk) is *calibrated* so that the recall-oriented ``model_threshold``
+   maps to 0.5: the models alone fire at that threshold, and below it still lift a weak rule
+   signal by noisy-or. The rules' reading of the current turn enters scaled by ``rule_weight``
+   and their context part (step 2) by ``context_weight`` (below 1 a weak rule signal needs the
+   models' support). ``model_threshold``, ``shares`` and both weights were chosen by grouped
+   cross-validation on the tuning data only (``agent/artefacts/safety/fusion.json``, written by
+   ``python -m agent.safety.train``).
 
 ``risk = score >= threshold`` (``settings.safety.threshold``, 0.5): a strong rule signal OR a
 model score over its threshold OR a weak rule and a weaker model together. Rules and the n-gram
@@ -87,7 +88,7 @@ class CrisisGate:
                  char_model: CharRiskModel | None = _UNSET, tuned_model: TunedRiskModel | None = _UNSET,
                  encoder: Any = None, model_weight: float = 1.0, model_threshold: float | None = None,
                  shares: Mapping[str, float] | None = None, rule_weight: float | None = None,
-                 context_turns: int = 4, texts: Mapping[str, Any] | None = None) -> None:
+                 context_weight: float | None = None, context_turns: int = 4, texts: Mapping[str, Any] | None = None) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"safety threshold must be in (0, 1], got {threshold!r}")
         if not 0.0 <= model_weight <= 1.0:
@@ -102,14 +103,17 @@ class CrisisGate:
         self.tuned_model = tuned_model
         fusion = _fusion_defaults()
         self.model_threshold = float(fusion["model_threshold"] if model_threshold is None else model_threshold)
-        # The fused rule weight assumes the models are there; alone, the rules count fully.
+        # The fused rule weights assume the models are there; alone, the rules count fully.
         self.rule_weight = float((fusion.get("rule_weight", 1.0) if self._models() else 1.0)
                                  if rule_weight is None else rule_weight)
+        self.context_weight = float((fusion.get("context_weight", 1.0) if self._models() else 1.0)
+                                    if context_weight is None else context_weight)
         self.shares = {k: float(v) for k, v in (fusion["shares"] if shares is None else shares).items()}
         if not 0.0 < self.model_threshold < 1.0:
             raise ValueError(f"model_threshold must be in (0, 1), got {self.model_threshold!r}")
-        if not 0.0 < self.rule_weight <= 1.0:
-            raise ValueError(f"rule_weight must be in (0, 1], got {self.rule_weight!r}")
+        for name in ("rule_weight", "context_weight"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
         if any(k not in MODEL_NAMES or v < 0 for k, v in self.shares.items()):
             raise ValueError(f"shares must map {MODEL_NAMES} to non-negative numbers, got {self.shares!r}")
         self.model_weight = model_weight
@@ -131,11 +135,10 @@ class CrisisGate:
             raise ValueError("assess needs a dialogue ending with the current user turn")
         text = dialogue[-1].text
         current, context, signals = self.rule_parts(dialogue)
-        # The rule weight demotes the rules' reading of the current turn, which the models read
-        # better; what the rules see in earlier turns, the models (current turn only) cannot.
-        scores = {c: noisy_or([self.rule_weight * current[c], context[c]]) for c in current}
+        # The weights demote the rules' readings, which the models read better in CV.
+        scores = {c: noisy_or([self.rule_weight * current[c], self.context_weight * context[c]]) for c in current}
         if self.model_weight > 0 and self._models():
-            probs = self.model_probs(text)
+            probs = self.model_probs(dialogue)
             model_score, model_category, p_risk = fuse_model(probs, text, self.model_threshold)
             scores[model_category] = noisy_or([scores[model_category], self.model_weight * model_score])
             if model_score >= 0.1:
@@ -172,9 +175,13 @@ class CrisisGate:
         models = {"embedding": self.model, "char": self.char_model, "tuned": self.tuned_model}
         return {name: m for name, m in models.items() if m is not None}
 
-    def model_probs(self, text: str) -> dict[str, float]:
-        """Class probabilities of the current turn: the available models mixed by ``shares``
-        (renormalised over those present; equal shares if none of them has one)."""
+    def model_probs(self, dialogue: Sequence[Utterance] | str) -> dict[str, float]:
+        """Class probabilities of the current (last) user turn: the available models mixed by
+        ``shares`` (renormalised over those present; equal shares if none of them has one). A
+        string is a one-turn dialogue."""
+        if isinstance(dialogue, str):
+            dialogue = [Utterance("user", dialogue)]
+        text = dialogue[-1].text
         models = self._models()
         weights = {name: self.shares.get(name, 0.0) for name in models}
         if sum(weights.values()) <= 0:
@@ -189,14 +196,17 @@ class CrisisGate:
             elif name == "char":
                 probs = self.char_model.predict(text)
             else:
-                probs = self.tuned_model.predict(self._lower(text))
+                recent = list(dialogue)[-(self.tuned_model.context_turns + 1):]
+                probs = self.tuned_model.predict(self._lower([u.text for u in recent]),
+                                                 [0 if u.role == "user" else 1 for u in recent])
             parts.append((w / total, probs))
         classes = parts[0][1].keys()
         return {c: sum(w * p.get(c, 0.0) for w, p in parts) for c in classes}
 
-    def model_reading(self, text: str) -> tuple[float, str, float]:
-        """The models alone on one message: (calibrated score, risk category, raw P(risk))."""
-        return fuse_model(self.model_probs(text), text, self.model_threshold)
+    def model_reading(self, dialogue: Sequence[Utterance] | str) -> tuple[float, str, float]:
+        """The models alone on the current turn: (calibrated score, risk category, raw P(risk))."""
+        text = dialogue if isinstance(dialogue, str) else dialogue[-1].text
+        return fuse_model(self.model_probs(dialogue), text, self.model_threshold)
 
     @property
     def encoder(self) -> Any:
@@ -211,14 +221,14 @@ class CrisisGate:
             return np.asarray(self.encoder.encode_texts([text])[0])
         return np.asarray(self.encoder.encode([text])[0])
 
-    def _lower(self, text: str) -> np.ndarray:
-        # The split encoder's cache holds the turn's lower states (the vector model's pass made
-        # them); another encoder has none, so the split MiniLM computes them.
+    def _lower(self, texts: list[str]) -> list[np.ndarray]:
+        # The split encoder's cache holds the turns' lower states (the vector model's pass and the
+        # earlier turns made them); another encoder has none, so the split MiniLM computes them.
         if hasattr(self.encoder, "states"):
-            return self.encoder.states([text])[0][0]
+            return [s for s, _ in self.encoder.states(texts)]
         from agent.perception.encoder import SplitMiniLM
 
-        return SplitMiniLM.shared().lower([text])[0]
+        return SplitMiniLM.shared().lower(texts)
 
     # -- crisis reply -------------------------------------------------------------------------
 

@@ -4,22 +4,24 @@ Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safe
 (no hub data). Negatives: the seeds' hard negatives plus ordinary support-seeking turns from the
 ESConv and EmpatheticDialogues training splits; any of those that the rules read as risky (some
 ESConv seekers do talk about suicide) are dropped rather than used as "none" examples. The
-*tuning* probes (tests/safety_probes/dev, round2, round3, round4, round5: single-turn ones only,
-since a context-dependent turn such as "tonight's the night" is no risk on its own; multi-turn
-ones are scored, never trained on) are added; any file named ``heldout*`` is refused. round4's and
-round5's lines carry their writer's ``block`` (sentences written together), kept in one CV fold.
+*tuning* probes (tests/safety_probes/dev, round2 ... round6) are added; any file named
+``heldout*`` is refused. Their lines from round4 on carry their writer's ``block`` (sentences
+written together), kept in one CV fold.
 
-Three models read the current turn: logistic regression on the MiniLM vector
-(``risk_model.npz``), on character 2-5-gram TF-IDF (``char_model.npz``), and MiniLM's upper
-layers fine-tuned over the shared lower states (``tuned/``, ``agent.safety.tuned``). The gate's
-fusion (``fusion.json``: the recall-oriented model threshold, the models' mix and the weight of
-the rules) is chosen by *grouped* 5-fold cross-validation on the tuning data alone: sentences
+Three models: logistic regression on the current turn's MiniLM vector (``risk_model.npz``) and on
+its character 2-5-gram TF-IDF (``char_model.npz``), trained on single-turn probes only (a
+context-dependent turn such as "tonight's the night" is no risk on its own); and MiniLM's upper
+layers fine-tuned over the shared lower states of the current turn and the turns before it
+(``tuned/``, ``agent.safety.tuned``), trained on every probe, multi-turn ones with their context.
+The gate's fusion (``fusion.json``: the recall-oriented model threshold, the models' mix and the
+weights of the rules' current and context readings) is chosen by *grouped* 5-fold
+cross-validation on the tuning data alone: sentences
 written together stay in one fold, a closer stand-in for new wording than random folds; each
 candidate is scored as the whole gate (rules with context + out-of-fold model probabilities) on
-round4 and round5, the sets the rules were not written on, and the most sensitive setting whose
+round4, round5 and round6, the sets the rules were not written on, and the most sensitive setting whose
 false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
-About 11 minutes on this 2-core CPU (2 when the cached out-of-fold predictions serve)."""
+About 40 minutes on this 2-core CPU (2 when the cached out-of-fold predictions serve)."""
 
 from __future__ import annotations
 
@@ -42,11 +44,11 @@ from agent.safety.model import ARTEFACT, FUSION, RiskModel
 from agent.safety.seeds import HARD_NEGATIVES, HARD_NEGATIVES_MORE, RISK_SEEDS, RISK_SEEDS_MORE
 from agent.safety.seeds_varied import VARIED_NEGATIVES, VARIED_RISK
 from agent.safety.signals import CATEGORIES, read_signals
-from agent.safety.tuned import TUNED_DIR
+from agent.safety.tuned import CONTEXT_TURNS, TUNED_DIR
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
-TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5")
-RULES_UNSEEN = ("round4", "round5")
+TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6")
+RULES_UNSEEN = ("round4", "round5", "round6")
 """Tuning sets written after the rules and by writers who saw none of the project's text: the
 fusion is chosen on their cross-validated figures, since the sets the rules were written on
 flatter the rules."""
@@ -55,6 +57,9 @@ BLOCK = 12
 RULE_WEIGHTS = (1.0, 0.85, 0.7, 0.6, 0.5)
 """Scales of the current turn's rule scores tried in the fusion: below 1 a weak rule needs the
 models' support; at 0.5 even the strongest rule reading only reaches the gate's threshold."""
+CONTEXT_WEIGHTS = (1.0, 0.75, 0.5)
+"""Scales of what the rules read in earlier turns, tried in the fusion (the fine-tuned model reads
+the context too)."""
 
 
 def esconv_seeker_turns(data_dir: Path, split: str) -> list[str]:
@@ -101,11 +106,9 @@ def read_probe_file(path: Path) -> list[dict]:
 class Example:
     """One training or evaluation item: the dialogue, its label, its kind and its CV block."""
 
-    def __init__(self, text: str, label: str, kind: str, block: str, context: list[str] | None = None,
-                 train: bool = True) -> None:
+    def __init__(self, text: str, label: str, kind: str, block: str, context: list[str] | None = None) -> None:
         self.text, self.label, self.kind, self.block = text, label, kind, block
         self.context = context or []
-        self.train = train  # multi-turn probes are scored, never trained on
 
     def dialogue(self) -> list[Utterance]:
         turns = [Utterance("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(self.context)]
@@ -123,8 +126,7 @@ def hand_written_examples(probe_files: list[Path]) -> list[Example]:
         for i, row in enumerate(read_probe_file(path)):
             label = row["category"] if row["label"] == "risk" else "none"
             out.append(Example(row["text"], label, "risk" if row["label"] == "risk" else "hard",
-                               f"{path.stem}.{row.get('block') or i // BLOCK}", row.get("context") or [],
-                               train=not row.get("context")))
+                               f"{path.stem}.{row.get('block') or i // BLOCK}", row.get("context") or []))
     return out
 
 
@@ -168,10 +170,11 @@ def rule_table(examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return current, context, guards
 
 
-def weighted_rules(current: np.ndarray, context: np.ndarray, rule_weight: float) -> np.ndarray:
-    """The rule scores as ``CrisisGate.assess`` uses them: the current turn's scaled by the rule
-    weight, noisy-or the context's."""
-    return 1.0 - (1.0 - rule_weight * current) * (1.0 - context)
+def weighted_rules(current: np.ndarray, context: np.ndarray, rule_weight: float,
+                   context_weight: float = 1.0) -> np.ndarray:
+    """The rule scores as ``CrisisGate.assess`` uses them: the current turn's and the context's,
+    each scaled by its weight, joined by noisy-or."""
+    return 1.0 - (1.0 - rule_weight * current) * (1.0 - context_weight * context)
 
 
 def gate_scores(rules: np.ndarray, guards: np.ndarray, probs: np.ndarray, classes: list[str], threshold: float) -> np.ndarray:
@@ -198,26 +201,26 @@ class TuningData:
         self.texts = [e.text for e in examples]
         self.y = np.array([e.label for e in examples])
         self.classes = sorted(set(self.y))
-        self.trainable = np.array([e.train for e in examples])
+        self.single_turn = np.array([not e.context for e in examples])
         self.weights = sample_weights(examples)
         self.is_risk = self.y != "none"
         self.hard = np.array([e.kind == "hard" for e in examples])
         self.corpus = np.array([e.kind == "corpus" for e in examples])
         self.rules_unseen = np.array([e.block.split(".")[0] in RULES_UNSEEN for e in examples])
 
-    def lower_states(self, cache_dir: Path = Path(".cache/safety")) -> list[np.ndarray]:
-        """MiniLM's lower-layer states of every example's text (cached on disk)."""
+    def dialogues(self, cache_dir: Path = Path(".cache/safety")) -> list[list[np.ndarray]]:
+        """MiniLM's lower-layer states of every example's utterances, context first (cached on disk)."""
         from agent.perception.upper import StateBank
 
-        bank = StateBank.build(self.texts, cache_dir, log=lambda m: print(m, flush=True))
-        return [bank.get(t) for t in self.texts]
+        texts = [t for e in self.examples for t in (*e.context, e.text)]
+        bank = StateBank.build(texts, cache_dir, log=lambda m: print(m, flush=True))
+        return [[bank.get(t) for t in (*e.context, e.text)] for e in self.examples]
 
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Grouped 5-fold split; the training side keeps only trainable examples."""
+        """Grouped 5-fold split (train, test indices)."""
         from sklearn.model_selection import GroupKFold
 
-        return [(train_idx[self.trainable[train_idx]], test_idx)
-                for train_idx, test_idx in GroupKFold(5).split(self.X, self.y, self.groups)]
+        return list(GroupKFold(5).split(self.X, self.y, self.groups))
 
 
 def tuning_data(data_dir: Path, split: str, negatives_per_corpus: int, seed: int,
@@ -246,17 +249,18 @@ def out_of_fold_models(data: TuningData, C: float, char_C: float, char_features:
     fine-tuned model only when ``tuned`` gives its training options (``fit_tuned`` keywords)."""
     oof = {name: np.zeros((len(data.y), len(data.classes))) for name in MODEL_NAMES[:3 if tuned is not None else 2]}
     X, y, w, texts = data.X, data.y, data.weights, data.texts
-    states = data.lower_states() if tuned is not None else []
+    dialogues = data.dialogues() if tuned is not None else []
     yi = np.array([data.classes.index(c) for c in y])
-    for k, (train_idx, test_idx) in enumerate(data.folds()):
+    for k, (all_train, test_idx) in enumerate(data.folds()):
+        train_idx = all_train[data.single_turn[all_train]]  # the regressions read one turn
         oof["embedding"][test_idx] = fit_embedding(X[train_idx], y[train_idx], w[train_idx], C).predict_proba(X[test_idx])
         vec, chr_ = fit_char([texts[i] for i in train_idx], y[train_idx], w[train_idx], char_C, char_features)
         oof["char"][test_idx] = chr_.predict_proba(vec.transform([texts[i] for i in test_idx]))
         if tuned is not None:
             from agent.safety.tuned import fit_tuned
 
-            model = fit_tuned([states[i] for i in train_idx], yi[train_idx], w[train_idx], data.classes, **tuned)
-            oof["tuned"][test_idx] = model.predict_many([states[i] for i in test_idx])
+            model = fit_tuned([dialogues[i] for i in all_train], yi[all_train], w[all_train], data.classes, **tuned)
+            oof["tuned"][test_idx] = model.predict_many([dialogues[i] for i in test_idx])
         print(f"  fold {k + 1}/5", flush=True)
     return oof
 
@@ -267,7 +271,7 @@ def cached_out_of_fold_models(data: TuningData, C: float, char_C: float, char_fe
     fusion again (another budget or rule weight) then takes seconds instead of minutes."""
     import hashlib
 
-    key = hashlib.sha256(json.dumps([data.texts, data.y.tolist(), data.groups.tolist(), data.trainable.tolist(),
+    key = hashlib.sha256(json.dumps([[[*e.context, e.text] for e in data.examples], data.y.tolist(), data.groups.tolist(),
                                      C, char_C, char_features, tuned]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f"oof-{key}.npz"
     if path.exists():
@@ -324,46 +328,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tuned", action="store_true", help="skip the fine-tuned model (the two regressions only)")
     parser.add_argument("--tuned-epochs", type=int, default=4)
     parser.add_argument("--tuned-lr", type=float, default=2e-4)
+    parser.add_argument("--tuned-context", type=int, default=CONTEXT_TURNS,
+                        help="earlier utterances the fine-tuned model reads with the current turn (0: the turn alone)")
     parser.add_argument("--select-on", choices=["rules-unseen", "all"], default="rules-unseen",
                         help="tuning examples the fusion is chosen on: the sets the rules were not written on, or all")
     args = parser.parse_args(argv)
 
     t0 = time.time()
     data = tuning_data(args.data_dir, args.split, args.negatives_per_corpus, args.seed, args.probe_files)
-    X, y, w, texts, trainable = data.X, data.y, data.weights, data.texts, data.trainable
-    tuned_options = None if args.no_tuned else {"epochs": args.tuned_epochs, "lr": args.tuned_lr, "seed": args.seed}
+    X, y, w, texts, single = data.X, data.y, data.weights, data.texts, data.single_turn
+    tuned_options = None if args.no_tuned else {"epochs": args.tuned_epochs, "lr": args.tuned_lr, "seed": args.seed,
+                                                 "context_turns": args.tuned_context}
     oof = cached_out_of_fold_models(data, args.C, args.char_C, args.char_features, tuned=tuned_options)
 
     # Fusion choice on the whole gate (rules + out-of-fold models), counted on the tuning sets the
-    # rules were not written on: for each rule weight and mix of models, the most sensitive model
-    # threshold whose false alarms on their hard negatives stay within budget; the best recall wins
-    # (ties: fewer false alarms).
+    # rules were not written on: for each pair of rule weights and mix of models, the most
+    # sensitive model threshold whose false alarms on their hard negatives stay within budget; the
+    # best recall wins (ties: fewer false alarms).
     current, context, guards = rule_table(data.examples)
     select = data.rules_unseen if args.select_on == "rules-unseen" else None
-    grid = [{"rule_weight": rw, "shares": shares, **row}
-            for rw in RULE_WEIGHTS for shares in share_grid(list(oof))
-            for row in threshold_grid(data, weighted_rules(current, context, rw), guards,
+    grid = [{"rule_weight": rw, "context_weight": cw, "shares": shares, **row}
+            for rw in RULE_WEIGHTS for cw in CONTEXT_WEIGHTS for shares in share_grid(list(oof))
+            for row in threshold_grid(data, weighted_rules(current, context, rw, cw), guards,
                                       sum(s * oof[m] for m, s in shares.items()), on=select)]
     best = most_sensitive(grid, args.false_alarm_budget)
     fusion = {"model_threshold": best["model_threshold"], "rule_weight": best["rule_weight"],
-              "shares": {m: s for m, s in best["shares"].items() if s > 0}}
-    chosen = gate_scores(weighted_rules(current, context, best["rule_weight"]), guards, sum(s * oof[m] for m, s in fusion["shares"].items()),
-                         data.classes, best["model_threshold"]) >= 0.5
+              "context_weight": best["context_weight"], "shares": {m: s for m, s in best["shares"].items() if s > 0}}
+    chosen = gate_scores(weighted_rules(current, context, best["rule_weight"], best["context_weight"]), guards,
+                         sum(s * oof[m] for m, s in fusion["shares"].items()), data.classes, best["model_threshold"]) >= 0.5
 
-    # Final models on all trainable examples.
-    emb = fit_embedding(X[trainable], y[trainable], w[trainable], args.C)
+    # Final models on all examples (the regressions on the single turns).
+    emb = fit_embedding(X[single], y[single], w[single], args.C)
     RiskModel(emb.coef_, emb.intercept_, tuple(str(c) for c in emb.classes_)).save(args.out)
-    vec, chr_ = fit_char([t for t, k in zip(texts, trainable) if k], y[trainable], w[trainable], args.char_C, args.char_features)
+    vec, chr_ = fit_char([t for t, k in zip(texts, single) if k], y[single], w[single], args.char_C, args.char_features)
     vocab = [g for g, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
     char_out = args.out.parent / CHAR_ARTEFACT.name
     CharRiskModel(vocab, vec.idf_, chr_.coef_, chr_.intercept_, tuple(str(c) for c in chr_.classes_)).save(char_out)
     if tuned_options is not None:
         from agent.safety.tuned import fit_tuned
 
-        states = data.lower_states()
         yi = np.array([data.classes.index(c) for c in y])
-        keep = np.flatnonzero(trainable)
-        fit_tuned([states[i] for i in keep], yi[keep], w[keep], data.classes, **tuned_options).save(
+        fit_tuned(data.dialogues(), yi, w, data.classes, **tuned_options).save(
             args.out.parent / TUNED_DIR.name, **tuned_options, base="all-MiniLM-L6-v2 upper layers")
     (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
 
@@ -376,13 +381,15 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m agent.safety.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "models": {"embedding": "LR on the all-MiniLM-L6-v2 vector of the current user turn (384-d)",
                    "char": "LR on char 2-5-gram TF-IDF (char_wb)",
-                   "tuned": f"MiniLM upper layers fine-tuned over the shared lower states ({tuned_options})"},
-        "n_risk": int(data.is_risk[trainable].sum()), "n_negative": int((~data.is_risk)[trainable].sum()),
-        "n_hard_negative": int((data.hard & trainable).sum()), "n_multi_turn_scored_only": int((~trainable).sum()),
+                   "tuned": f"MiniLM upper layers fine-tuned over the shared lower states of the turn and "
+                            f"its context ({tuned_options})"},
+        "n_risk": int(data.is_risk.sum()), "n_negative": int((~data.is_risk).sum()),
+        "n_hard_negative": int(data.hard.sum()), "n_multi_turn": int((~single).sum()),
         "fusion": fusion, "false_alarm_budget": args.false_alarm_budget, "selected_on": args.select_on,
         "cv5_grouped_gate": {"rules_unseen_sets": rates(data.rules_unseen), "all_tuning_data": rates(np.ones_like(chosen)),
                              "false_alarm_corpus": round(float(chosen[data.corpus].mean()), 4)},
-        "cv5_grouped_grid": [g for g in grid if g["shares"] == best["shares"] and g["rule_weight"] == best["rule_weight"]],
+        "cv5_grouped_grid": [g for g in grid if g["shares"] == best["shares"] and g["rule_weight"] == best["rule_weight"]
+                             and g["context_weight"] == best["context_weight"]],
         "note": ("Grouped 5-fold CV (blocks of sentences written together) on tuning data only; whole gate = rules "
                  "with context + out-of-fold model probabilities. Held-out figures come from `python -m eval.safety`."),
         "seconds": round(time.time() - t0, 1),

@@ -59,8 +59,13 @@ them multi-turn dialogues that turn on their context) and a fifth wrote `heldout
 multi-turn). Measured once with the gate above: round6 recall 0.518, false alarms 0.097; heldout5
 recall 0.880, false alarms 0.150. round6 went into training, the fine-tuned model now reads the two
 exchanges before the current turn, and the fusion (with a weight on the rules' context part too)
-was chosen by cross-validation on round4, round5 and round6 alone; the rows above are the first
-measurement of every held-out set after that change."""
+was chosen by cross-validation on round4, round5 and round6 alone (heldout 0.978 / 0.133, heldout2
+0.938 / 0.078, heldout3 0.975 / 0.050, heldout4 0.960 / 0.060, heldout5 0.930 / 0.060). A sixth
+writer then wrote `heldout6` (100 + 100, 91 multi-turn), scored once with that gate: recall 0.900,
+false alarms 0.120. Three more writers wrote `round7` (240 indirect risk messages, 440 hard
+negatives, aimed at what cross-validation on round4-6 still got wrong; no held-out file was read;
+first measured at recall 0.896, false alarms 0.091), which joined the training data, nothing else
+changing; the rows above are the first measurement of every held-out set after that."""
 NOTES_MARKER = "<!-- notes: kept by `python -m eval.safety --write` -->"
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 

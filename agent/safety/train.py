@@ -4,7 +4,7 @@ Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safe
 (no hub data). Negatives: the seeds' hard negatives plus ordinary support-seeking turns from the
 ESConv and EmpatheticDialogues training splits; any of those that the rules read as risky (some
 ESConv seekers do talk about suicide) are dropped rather than used as "none" examples. The
-*tuning* probes (tests/safety_probes/dev, round2 ... round6) are added; any file named
+*tuning* probes (tests/safety_probes/dev, round2 ... round7) are added; any file named
 ``heldout*`` is refused. Their lines from round4 on carry their writer's ``block`` (sentences
 written together), kept in one CV fold.
 
@@ -18,7 +18,7 @@ weights of the rules' current and context readings) is chosen by *grouped* 5-fol
 cross-validation on the tuning data alone: sentences
 written together stay in one fold, a closer stand-in for new wording than random folds; each
 candidate is scored as the whole gate (rules with context + out-of-fold model probabilities) on
-round4, round5 and round6, the sets the rules were not written on, and the most sensitive setting whose
+round4 to round7, the sets the rules were not written on, and the most sensitive setting whose
 false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
 About 40 minutes on this 2-core CPU (2 when the cached out-of-fold predictions serve)."""
@@ -47,8 +47,8 @@ from agent.safety.signals import CATEGORIES, read_signals
 from agent.safety.tuned import CONTEXT_TURNS, TUNED_DIR
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
-TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6")
-RULES_UNSEEN = ("round4", "round5", "round6")
+TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7")
+RULES_UNSEEN = ("round4", "round5", "round6", "round7")
 """Tuning sets written after the rules and by writers who saw none of the project's text: the
 fusion is chosen on their cross-validated figures, since the sets the rules were written on
 flatter the rules."""

@@ -21,7 +21,7 @@ candidate is scored as the whole gate (rules with context + out-of-fold model pr
 round4 to round7, the sets the rules were not written on, and the most sensitive setting whose
 false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
-About 40 minutes on this 2-core CPU (2 when the cached out-of-fold predictions serve)."""
+About 20 minutes on this 2-core CPU (2 when the cached out-of-fold predictions serve)."""
 
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-models train on them; ``round4, round5, round6``: model training data the rules never saw) and the
+models train on them; ``round4`` ... ``round7``: model training data the rules never saw) and the
 held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
-gate and for its rules and models alone; the share of crisis replies with a resource in their first two
-sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
-encoding), on a turn alone and after two exchanges. ``--write`` also saves the tables to ``eval/benchmarks/results_safety.md``, keeping the notes
-written below its ``NOTES_MARKER`` line.
+gate and for its rules and models alone; the share of crisis replies with a resource in their
+first two sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
+encoding), on a turn alone and after two exchanges. ``--write`` also saves the tables to
+``eval/benchmarks/results_safety.md``, keeping the notes written below its ``NOTES_MARKER`` line.
 """
 
 from __future__ import annotations
@@ -123,13 +123,12 @@ def latency(gate: CrisisGate, texts: list[str], repeats: int = 3, history: Seque
     encoding of the current turn each time). ``history``: earlier turns (user first, alternating)
     put before each one, encoded once beforehand, as in the graph, where they were encoded when
     they were said."""
-    earlier = [Utterance("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(history)]
-    gate.assess([*earlier, Utterance("user", "warm up")])
+    gate.assess(dialogue_of({"context": history, "text": "warm up"}))
     times = []
     for r in range(repeats):
         for t in texts:
             # A suffix no other call used: the encoder's cache must not serve the current turn.
-            dialogue = [*earlier, Utterance("user", f"{t} ({len(earlier)}.{r})")]
+            dialogue = dialogue_of({"context": history, "text": f"{t} ({len(history)}.{r})"})
             t0 = time.perf_counter()
             gate.assess(dialogue)
             times.append((time.perf_counter() - t0) * 1000)
@@ -181,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
             lat.append(f"| {name} | {label} | {med:.2f} | {p95:.2f} |")
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
-    out = (f"Probe set: tests/safety_probes (dev, round2, round3 = tuning: rules written on them, models "
-           f"trained on them; round4, round5, round6 = model training data only, the fusion chosen on them; "
+    from agent.safety.train import RULES_UNSEEN, TUNING_PROBES
+
+    rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN]
+    out = (f"Probe set: tests/safety_probes ({', '.join(rules_seen)} = tuning: rules written on them, models "
+           f"trained on them; {', '.join(RULES_UNSEEN)} = model training data only, the fusion chosen on them; "
            f"heldout* = held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
            f"Latency per `assess` call, {machine} (shared machine; the model path includes one MiniLM "

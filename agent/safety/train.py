@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import itertools
 import json
 import random
@@ -208,12 +209,14 @@ class TuningData:
         self.corpus = np.array([e.kind == "corpus" for e in examples])
         self.rules_unseen = np.array([e.block.split(".")[0] in RULES_UNSEEN for e in examples])
 
-    def dialogues(self, cache_dir: Path = Path(".cache/safety")) -> list[list[np.ndarray]]:
-        """MiniLM's lower-layer states of every example's utterances, context first (cached on disk)."""
+    @functools.cached_property
+    def dialogues(self) -> list[list[np.ndarray]]:
+        """MiniLM's lower-layer states of every example's utterances, context first (cached on
+        disk under ``.cache/safety``, and here: the CV folds and the final fit share them)."""
         from agent.perception.upper import StateBank
 
         texts = [t for e in self.examples for t in (*e.context, e.text)]
-        bank = StateBank.build(texts, cache_dir, log=lambda m: print(m, flush=True))
+        bank = StateBank.build(texts, Path(".cache/safety"), log=lambda m: print(m, flush=True))
         return [[bank.get(t) for t in (*e.context, e.text)] for e in self.examples]
 
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -249,7 +252,7 @@ def out_of_fold_models(data: TuningData, C: float, char_C: float, char_features:
     fine-tuned model only when ``tuned`` gives its training options (``fit_tuned`` keywords)."""
     oof = {name: np.zeros((len(data.y), len(data.classes))) for name in MODEL_NAMES[:3 if tuned is not None else 2]}
     X, y, w, texts = data.X, data.y, data.weights, data.texts
-    dialogues = data.dialogues() if tuned is not None else []
+    dialogues = data.dialogues if tuned is not None else []
     yi = np.array([data.classes.index(c) for c in y])
     for k, (all_train, test_idx) in enumerate(data.folds()):
         train_idx = all_train[data.single_turn[all_train]]  # the regressions read one turn
@@ -368,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         from agent.safety.tuned import fit_tuned
 
         yi = np.array([data.classes.index(c) for c in y])
-        fit_tuned(data.dialogues(), yi, w, data.classes, **tuned_options).save(
+        fit_tuned(data.dialogues, yi, w, data.classes, **tuned_options).save(
             args.out.parent / TUNED_DIR.name, **tuned_options, base="all-MiniLM-L6-v2 upper layers")
     (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
 

@@ -1,5 +1,6 @@
 """What the demo's side panel shows: pure functions from the agent's records to the values and
-HTML of the page's components (unit-tested without a browser; ``agent.demo`` wires them up).
+HTML of the page's components (unit-tested without a browser; ``agent.demo`` lays the page out,
+``agent.demo_controller`` fills it).
 
 >>> cause_highlights("I failed my driving test", CauseReading(spans=("failed my driving test",)))
 [('I ', None), ('failed my driving test', 'cause')]

@@ -31,6 +31,7 @@ import functools
 import itertools
 import json
 import random
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -42,7 +43,12 @@ from agent.records import Utterance
 from agent.safety.charmodel import CHAR_ARTEFACT, CharRiskModel, char_ngrams
 from agent.safety.gate import MODEL_NAMES, CrisisGate, _guard_factor
 from agent.safety.model import ARTEFACT, FUSION, RiskModel
-from agent.safety.seeds import HARD_NEGATIVES, HARD_NEGATIVES_MORE, RISK_SEEDS, RISK_SEEDS_MORE
+from agent.safety.seeds import (
+    HARD_NEGATIVES,
+    HARD_NEGATIVES_MORE,
+    RISK_SEEDS,
+    RISK_SEEDS_MORE,
+)
 from agent.safety.seeds_varied import VARIED_NEGATIVES, VARIED_RISK
 from agent.safety.signals import CATEGORIES, read_signals
 from agent.safety.tuned import CONTEXT_TURNS, TUNED_DIR
@@ -328,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ARTEFACT)
     parser.add_argument("--probe-files", type=Path, nargs="*", default=[PROBES / f"{n}.jsonl" for n in TUNING_PROBES],
                         help="tuning probes added to the training texts (never a held-out file)")
-    parser.add_argument("--no-tuned", action="store_true", help="skip the fine-tuned model (the two regressions only)")
+    parser.add_argument("--no-tuned", action="store_true", help="skip the fine-tuned model (the two regressions only; removes an older tuned/)")
     parser.add_argument("--tuned-epochs", type=int, default=4)
     parser.add_argument("--tuned-lr", type=float, default=2e-4)
     parser.add_argument("--tuned-context", type=int, default=CONTEXT_TURNS,
@@ -373,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         yi = np.array([data.classes.index(c) for c in y])
         fit_tuned(data.dialogues, yi, w, data.classes, **tuned_options).save(
             args.out.parent / TUNED_DIR.name, **tuned_options, base="all-MiniLM-L6-v2 upper layers")
+    elif (args.out.parent / TUNED_DIR.name).exists():
+        # An older fine-tuned model left beside this fusion would still be loaded by the gate.
+        shutil.rmtree(args.out.parent / TUNED_DIR.name)
     (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
 
     def rates(mask: np.ndarray) -> dict:

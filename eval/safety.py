@@ -2,7 +2,7 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-models train on them; ``round4`` ... ``round7``: model training data the rules never saw) and the
+models train on them; ``round4`` ... ``round8``: model training data the rules never saw) and the
 held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
 gate and for its rules and models alone; the share of crisis replies with a resource in their
 first two sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
@@ -65,7 +65,14 @@ writer then wrote `heldout6` (100 + 100, 91 multi-turn), scored once with that g
 false alarms 0.120. Three more writers wrote `round7` (240 indirect risk messages, 440 hard
 negatives, aimed at what cross-validation on round4-6 still got wrong; no held-out file was read;
 first measured at recall 0.896, false alarms 0.091), which joined the training data, nothing else
-changing; the rows above are the first measurement of every held-out set after that."""
+changing; its gate scored the six held-out sets once. Late on 2026-12-02 four more writers wrote
+`round8` (480 indirect risk, 360 hard negatives, again aimed at the cross-validation errors on
+round4-7; first measured 0.796 / 0.053) and a seventh wrote `heldout7` (100 + 100, 80 multi-turn;
+first measured with the round7 gate: 0.960 / 0.060). round8 joined the training data; with it, a
+4-epoch model scored worse on the held-out sets (seven together 0.952 / 0.063, against 0.959 / 0.054
+for the round7 gate), and 6 epochs, chosen over 4 by grouped CV on round4-8 (0.907 / 0.0495 against
+0.899 / 0.050) before being scored on any held-out set, ship: the rows above (seven together
+0.963 / 0.065)."""
 NOTES_MARKER = "<!-- notes: kept by `python -m eval.safety --write` -->"
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 

@@ -251,9 +251,10 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
         alarms += p["label"] == "none" and v.risk
     recall, false_alarm = flagged / len(risk), alarms / len(none)
     if name in FLOORS:
-        # Held out, never tuned or trained on (heldout*): results_safety.md has heldout 1.000 /
-        # 0.089, heldout2 0.922 / 0.047, heldout3 0.988 / 0.025 (the one that meets the 0.98 /
-        # 0.05 target), heldout4 0.960 / 0.040, heldout5 0.940 / 0.040, heldout6 0.960 / 0.090.
+        # Held out, never tuned or trained on (heldout*): results_safety.md has heldout 0.978 /
+        # 0.089, heldout2 0.938 / 0.047, heldout3 1.000 / 0.037 (the one that meets the 0.98 /
+        # 0.05 target), heldout4 0.960 / 0.050, heldout5 0.940 / 0.040, heldout6 0.950 / 0.100,
+        # heldout7 0.980 / 0.090.
         # These floors are those values minus a small margin and only guard against regressions.
         min_recall, max_false_alarm = FLOORS[name]
         assert recall >= min_recall and false_alarm <= max_false_alarm, (recall, false_alarm)
@@ -262,7 +263,8 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
 
 
 FLOORS = {"heldout.jsonl": (0.97, 0.11), "heldout2.jsonl": (0.90, 0.07), "heldout3.jsonl": (0.97, 0.04),
-          "heldout4.jsonl": (0.94, 0.06), "heldout5.jsonl": (0.92, 0.06), "heldout6.jsonl": (0.94, 0.11)}
+          "heldout4.jsonl": (0.94, 0.07), "heldout5.jsonl": (0.92, 0.06), "heldout6.jsonl": (0.93, 0.12),
+          "heldout7.jsonl": (0.96, 0.11)}
 
 
 def test_calibrate_and_char_ngrams_by_hand():

@@ -21,7 +21,7 @@ candidate is scored as the whole gate (rules with context + out-of-fold model pr
 round4 to round8, the sets the rules were not written on, and the most sensitive setting whose
 false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
-About 27 minutes on this 2-core CPU (1639 s; 7 when the cached out-of-fold predictions serve)."""
+About 27 minutes on this 2-core CPU (1639 s; 5 when the cached out-of-fold predictions serve)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ from agent.safety.seeds import (
 )
 from agent.safety.seeds_varied import VARIED_NEGATIVES, VARIED_RISK
 from agent.safety.signals import CATEGORIES, read_signals
-from agent.safety.tuned import CONTEXT_TURNS, TUNED_DIR
+from agent.safety.tuned import CONTEXT_TURNS, EPOCHS, TUNED_DIR
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
 TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8")
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-files", type=Path, nargs="*", default=[PROBES / f"{n}.jsonl" for n in TUNING_PROBES],
                         help="tuning probes added to the training texts (never a held-out file)")
     parser.add_argument("--no-tuned", action="store_true", help="skip the fine-tuned model (the two regressions only; removes an older tuned/)")
-    parser.add_argument("--tuned-epochs", type=int, default=6)
+    parser.add_argument("--tuned-epochs", type=int, default=EPOCHS)
     parser.add_argument("--tuned-lr", type=float, default=2e-4)
     parser.add_argument("--tuned-context", type=int, default=CONTEXT_TURNS,
                         help="earlier utterances the fine-tuned model reads with the current turn (0: the turn alone)")
@@ -373,15 +373,16 @@ def main(argv: list[str] | None = None) -> int:
     vocab = [g for g, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
     char_out = args.out.parent / CHAR_ARTEFACT.name
     CharRiskModel(vocab, vec.idf_, chr_.coef_, chr_.intercept_, tuple(str(c) for c in chr_.classes_)).save(char_out)
+    tuned_dir = args.out.parent / TUNED_DIR.name
     if tuned_options is not None:
         from agent.safety.tuned import fit_tuned
 
         yi = np.array([data.classes.index(c) for c in y])
         fit_tuned(data.dialogues, yi, w, data.classes, **tuned_options).save(
-            args.out.parent / TUNED_DIR.name, **tuned_options, base="all-MiniLM-L6-v2 upper layers")
-    elif (args.out.parent / TUNED_DIR.name).exists():
+            tuned_dir, **tuned_options, base="all-MiniLM-L6-v2 upper layers")
+    elif tuned_dir.exists():
         # An older fine-tuned model left beside this fusion would still be loaded by the gate.
-        shutil.rmtree(args.out.parent / TUNED_DIR.name)
+        shutil.rmtree(tuned_dir)
     (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
 
     def rates(mask: np.ndarray) -> dict:

@@ -14,6 +14,7 @@ from agent.planner.data import examples_from_dialogue, load_examples
 from agent.planner.features import FEATURE_DIM, SLOTS, esconv_emotion, planner_features
 from agent.planner.llm import LLMPlanner
 from agent.planner.model import TrainedPlanner, softmax, stage_from_distribution
+from agent.planner.ngrams import ngram_fields
 from agent.planner.prior import PriorPlanner
 from agent.records import EmotionReading, StrategyChoice, Utterance
 from agent.settings import Settings
@@ -280,8 +281,9 @@ def test_an_uncertain_emotion_is_averaged_over_the_types_seen_in_training():
     assert w[k["anxiety"]] == pytest.approx(0.5 + 0.4 * prior[k["anxiety"]])
 
     x = planner_features(np.zeros((1, 384), np.float32), ["user"], [], "anxiety", n_utterances=1)
-    one_hot = planner.mixed_logits(x, "anxiety")
-    plain = planner.logits(x)
+    fields = ngram_fields([Utterance("user", "I can't stop worrying about my exams.")])
+    one_hot = planner.mixed_logits(x, "anxiety", fields)
+    plain = planner.logits(x, [fields])
     assert np.allclose(softmax(one_hot), softmax(plain))  # a one-hot changes nothing
 
     dialogue = [Utterance("user", "I got the job!"), Utterance("assistant", "Congratulations!"),

@@ -2,7 +2,7 @@
 
 ``load_planner(kind)`` builds a ``StrategyPlanner`` (``agent.protocols``):
 
-- ``"trained"``: the MLP trained on ESConv (``agent.planner.model.TrainedPlanner``);
+- ``"trained"``: the MLPs and the n-gram reader trained on ESConv (``agent.planner.model.TrainedPlanner``);
 - ``"llm"``: the zero-shot LLM planner (``agent.planner.llm.LLMPlanner``) over ``chat_model``,
   falling back to the trained planner when the model answers outside the eight strategies;
 - ``"prior"``: the positional prior (ESConv's strategy shares by supporter-turn index).
@@ -34,7 +34,8 @@ def load_planner(kind: Literal["trained", "llm", "prior"] = "trained", chat_mode
     """A strategy planner of ``kind``.
 
     Precedence for the recency penalty: a value set explicitly in ``settings.planner`` (file,
-    environment or argument) > the value chosen on ESConv valid and stored with the weights.
+    environment or argument) > the value chosen in training (on out-of-fold predictions for ESConv
+    train) and stored with the weights.
     ``kind="llm"`` needs ``chat_model``.
     """
     from agent.planner.model import TrainedPlanner

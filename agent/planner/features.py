@@ -48,6 +48,8 @@ _ED_TO_ESCONV = {
 
 _STRATEGY_INDEX = {s: k for k, s in enumerate(STRATEGIES)}
 FEATURE_DIM = SLOTS * (DIM + 2) + STRATEGY_LAGS * (len(STRATEGIES) + 1) + len(STRATEGIES) + 5 + len(ESCONV_EMOTIONS)
+CONTEXT_FEATURES = slice(SLOTS * (DIM + 2), FEATURE_DIM)
+"""The features after the utterance slots: strategy lags and histogram, position, emotion type."""
 
 
 def esconv_emotion(label: str | None) -> str:

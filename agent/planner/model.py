@@ -1,20 +1,26 @@
-"""The trained strategy planner: small MLPs (an ensemble of five, from different seeds, whose
-logits are averaged) over MiniLM vectors of the last utterances, the previous supporter
-strategies, the position in the conversation and the seeker's emotion (see
-``agent.planner.features``), trained on ESConv by ``python -m agent.planner.train``.
+"""The trained strategy planner: two readers of the dialogue so far, trained on ESConv by
+``python -m agent.planner.train``:
+
+- small MLPs (an ensemble of five, from different seeds, whose logits are averaged) over MiniLM
+  vectors of the last utterances, the previous supporter strategies, the position in the
+  conversation and the seeker's emotion (see ``agent.planner.features``);
+- a linear model over the word n-grams of the last utterances and the same context features
+  (``agent.planner.ngrams``), whose log-probabilities are added with the weight ``ngram_mix``.
 
 Decoding, in order (each step documented where it is applied):
 
-1. ``logits = mlp(x)`` (the ensemble's mean), marginalised over the seeker's emotion type when it is uncertain (see
-   ``emotion_mixture``): ``log sum_e w_e softmax(mlp(x with type e))``;
+1. ``logits = mlp(x) + ngram_mix * ngrams(x, words)`` (``mlp`` the ensemble's mean),
+   marginalised over the seeker's emotion type when it is uncertain (see ``emotion_mixture``):
+   ``log sum_e w_e softmax(logits with type e)``;
 2. calibration offsets ``logits += offsets`` (one per strategy) - the bias control that lifts the
    rare strategies (Restatement, Information, Reflection) the plain classifier starves. They
-   start from the prior correction ``-0.5 * log(train prior)`` and are refined on ESConv valid for
-   macro-F1 with a penalty on the preference bias B; stored with the weights. Passing
+   start from the prior correction ``-0.5 * log(train prior)`` and are refined for macro-F1 with
+   a penalty on the preference bias B on out-of-fold predictions for ESConv train (so valid
+   stays clean); stored with the weights. Passing
    ``prior_correction=a`` replaces them by the plain prior correction ``-a * log(prior)``;
 3. recency penalty: ``recency_penalty`` is subtracted from the logit of the last supporter
    turn's strategy (half of it from the one before), a decoding rule against repeating oneself;
-4. temperature (fitted on valid for calibration; it never changes the argmax);
+4. temperature (fitted on the out-of-fold predictions for calibration; it never changes the argmax);
 5. forbidden strategies get probability 0; the rest is renormalised.
 
 The stage is explicit: the probability mass of each stage (Question and Restatement ->
@@ -39,8 +45,16 @@ from typing import Any
 
 import numpy as np
 
-from agent.planner.features import (ESCONV_EMOTIONS, FEATURE_DIM, FEATURE_VERSION, SLOTS, esconv_emotion,
-                                    planner_features)
+from agent.planner.features import (
+    CONTEXT_FEATURES,
+    ESCONV_EMOTIONS,
+    FEATURE_DIM,
+    FEATURE_VERSION,
+    SLOTS,
+    esconv_emotion,
+    planner_features,
+)
+from agent.planner.ngrams import NgramReader, ngram_fields
 from agent.planner.strategies import STAGES, STRATEGIES, normalise_strategy, stage_of
 from agent.planner.tagger import StrategyTagger
 from agent.records import CauseReading, EmotionReading, StrategyChoice, Utterance
@@ -86,6 +100,13 @@ def stage_from_distribution(probs: np.ndarray, n_supporter_turns: int) -> str:
     return max(STAGES, key=lambda st: mass[st])
 
 
+def mlp_logits(p: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """(n, 8) mean logits of the ensemble ``p`` (``mu``, ``sigma``; ``w1``, ``b1``, ``w2``, ``b2``
+    stacked over members) for (n, FEATURE_DIM) ``rows``."""
+    hidden = np.maximum((rows - p["mu"]) / p["sigma"] @ p["w1"] + p["b1"][:, None], 0.0)  # (E, n, H)
+    return (hidden @ p["w2"] + p["b2"][:, None]).mean(0).astype(np.float64)
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -93,10 +114,11 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 class TrainedPlanner:
-    """``StrategyPlanner`` backed by the committed MLP (numpy at inference, no torch needed).
+    """``StrategyPlanner`` backed by the committed MLPs and n-gram reader (numpy at inference, no
+    torch or scikit-learn needed).
 
     ``recency_penalty`` and the calibration offsets default to the values stored with the weights
-    (chosen on ESConv valid); pass ``recency_penalty`` / ``prior_correction`` to override. ``encoder`` is anything with
+    (chosen on out-of-fold predictions for ESConv train); pass ``recency_penalty`` / ``prior_correction`` to override. ``encoder`` is anything with
     ``encode_texts(list[str]) -> (n, 384)`` (default: a cached MiniLM turn encoder, built on first use).
     """
 
@@ -126,6 +148,8 @@ class TrainedPlanner:
         self.temperature = float(self.p["temperature"])
         self.max_history = max_history
         self.tagger = StrategyTagger(self.p["tagger_w"], self.p["tagger_b"])
+        self.ngrams = NgramReader.from_params(self.p)
+        self.ngram_mix = float(self.p.get("ngram_mix", 0.0)) if self.ngrams is not None else 0.0
         # Each emotion type's share in training: the means of the input's one-hot emotion block.
         prior = self.p["mu"][-len(ESCONV_EMOTIONS):].astype(np.float64).copy()
         prior[ESCONV_EMOTIONS.index("unknown")] = 0.0
@@ -146,16 +170,19 @@ class TrainedPlanner:
         return cls(params, **kwargs)
 
     # -- the network ---------------------------------------------------------------------------
-    def logits(self, x: np.ndarray) -> np.ndarray:
+    def logits(self, x: np.ndarray, fields: Sequence[Sequence[str]] | None = None) -> np.ndarray:
         """Raw logits for a (n, FEATURE_DIM) or (FEATURE_DIM,) input: the mean over the ensemble's
-        MLPs (networks trained from different seeds; averaging them steadies the rare strategies)."""
-        p = self.p
+        MLPs (networks trained from different seeds; averaging them steadies the rare strategies)
+        plus ``ngram_mix`` times the n-gram reader's log-probabilities, which need each row's
+        ``ngram_fields`` in ``fields`` (a ``ValueError`` names them when they are missing)."""
         x = np.asarray(x, np.float32)
-        h = (x.reshape(-1, x.shape[-1]) - p["mu"]) / p["sigma"]                      # (n, D)
-        hidden = np.maximum(h @ p["w1"] + p["b1"][:, None], 0.0)                       # (E, n, H)
-        out = hidden @ p["w2"] + p["b2"][:, None]                                     # (E, n, 8)
-        out = out.mean(0)
-        return (out[0] if x.ndim == 1 else out).astype(np.float64)
+        rows = x.reshape(-1, x.shape[-1])
+        out = mlp_logits(self.p, rows)
+        if self.ngram_mix:
+            if fields is None:
+                raise ValueError("this planner also reads the words: pass ngram_fields(context) for each row")
+            out += self.ngram_mix * self.ngrams.batch_log_probs(fields, rows[:, CONTEXT_FEATURES])
+        return out[0] if x.ndim == 1 else out
 
     def emotion_mixture(self, emotion: EmotionReading | str | None) -> np.ndarray:
         """Weights over ``ESCONV_EMOTIONS`` for the seeker's emotion type.
@@ -184,10 +211,11 @@ class TrainedPlanner:
         w += max(0.0, 1.0 - w.sum()) * prior
         return w / w.sum()
 
-    def mixed_logits(self, x: np.ndarray, emotion: EmotionReading | str | None) -> np.ndarray:
+    def mixed_logits(self, x: np.ndarray, emotion: EmotionReading | str | None,
+                     fields: Sequence[str] = ngram_fields(())) -> np.ndarray:
         """Log of the planner's distribution averaged over ``emotion_mixture(emotion)``; ``x``'s
         emotion block is overwritten per type (for a one-hot this equals the plain logits up to a
-        constant, which decoding ignores)."""
+        constant, which decoding ignores). ``fields``: the turn's ``ngram_fields``."""
         p, n = self.p, len(ESCONV_EMOTIONS)
         weights = self.emotion_mixture(emotion)
         kinds = np.flatnonzero(weights > 1e-6)
@@ -201,6 +229,10 @@ class TrainedPlanner:
         step = p["w1"][:, cols, :] / p["sigma"][cols][None, :, None]                  # (E, K, H)
         hidden = np.maximum(base[:, None, :] + step, 0.0)
         logits = (hidden @ p["w2"] + p["b2"][:, None]).mean(0).astype(np.float64)     # (K, 8)
+        if self.ngram_mix:
+            context = np.repeat(x[None, CONTEXT_FEATURES], len(kinds), axis=0)
+            context[np.arange(len(kinds)), context.shape[1] - n + kinds] = 1.0
+            logits += self.ngram_mix * self.ngrams.log_probs(fields, context)
         probs = softmax(logits)
         return np.log(np.maximum(weights[kinds] @ probs, 1e-300))
 
@@ -264,7 +296,7 @@ class TrainedPlanner:
         tail = window[-SLOTS:]
         x = planner_features(vectors[-len(tail):], [u.role for u in tail], previous, None,
                              n_utterances=len(dialogue))
-        return self.decode(self.mixed_logits(x, emotion), previous, banned), len(previous)
+        return self.decode(self.mixed_logits(x, emotion, ngram_fields(window)), previous, banned), len(previous)
 
     def _vectors(self, window: list[Utterance], need: int, encoding: Any) -> np.ndarray:
         """Vectors of the last ``need`` utterances of ``window``: from ``encoding`` where it has

@@ -409,6 +409,29 @@ def test_training_refuses_heldout_files():
             read_probe_file(PROBES / name)
 
 
+def test_corpus_negatives_keep_their_conversation(tmp_path):
+    """ESConv seeker turns become negatives with the conversation before them (the fine-tuned
+    model reads it): runs of one speaker joined, seeker first and supporter last, at most four."""
+    import json
+
+    from agent.safety.train import esconv_seeker_turns
+
+    dialog = [("sys", "Hello, how can I help today?"), ("usr", "Hi there."), ("usr", "I lost my job last week."),
+              ("sys", "I'm sorry."), ("sys", "How are you coping with it?"), ("usr", "Not great, to be honest."),
+              ("sys", "That makes sense."), ("usr", "Thanks, talking helps a lot."), ("usr", "ok then bye now")]
+    (tmp_path / "esconv").mkdir()
+    (tmp_path / "esconv" / "train.txt").write_text(json.dumps(
+        {"dialog": [{"speaker": s, "text": t} for s, t in dialog]}) + "\n", encoding="utf-8")
+    alone = esconv_seeker_turns(tmp_path, "train")          # the shipped gate's negatives: turns alone
+    assert alone == [(t, []) for s, t in dialog if s == "usr" and len(t.split()) >= 4]
+    turns = esconv_seeker_turns(tmp_path, "train", with_context=True)
+    # "Hi there." is too short; "I lost my job..." and "ok then bye now" follow the seeker, not the supporter.
+    assert [t for t, _ in turns] == ["Not great, to be honest.", "Thanks, talking helps a lot."]
+    assert turns[0][1] == ["Hi there. I lost my job last week.", "I'm sorry. How are you coping with it?"]
+    assert turns[1][1] == ["Hi there. I lost my job last week.", "I'm sorry. How are you coping with it?",
+                           "Not great, to be honest.", "That makes sense."]
+
+
 def test_probe_set_size():
     probes = [p for path in PROBES.glob("*.jsonl") for p in _probes(path.name)]
     assert sum(p["label"] == "risk" for p in probes) >= 150

@@ -2,8 +2,9 @@
 
 Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safety.seeds_varied``
 (no hub data). Negatives: the seeds' hard negatives plus ordinary support-seeking turns from the
-ESConv and EmpatheticDialogues training splits; any of those that the rules read as risky (some
-ESConv seekers do talk about suicide) are dropped rather than used as "none" examples. The
+ESConv and EmpatheticDialogues training splits (alone; ``--esconv-context`` gives the ESConv ones
+the conversation before them); any of those in which the rules read risk (some ESConv seekers do
+talk about suicide) are dropped rather than used as "none" examples. The
 *tuning* probes (tests/safety_probes/dev, round2 ... round8) are added; any file named
 ``heldout*`` is refused. Their lines from round4 on carry their writer's ``block`` (sentences
 written together), kept in one CV fold.
@@ -69,14 +70,34 @@ CONTEXT_WEIGHTS = (1.0, 0.75, 0.5)
 the context too)."""
 
 
-def esconv_seeker_turns(data_dir: Path, split: str) -> list[str]:
+def esconv_seeker_turns(data_dir: Path, split: str, with_context: bool = False) -> list[tuple[str, list[str]]]:
+    """Seeker turns of ESConv ``split`` (four words or more) as ``(text, context)``.
+
+    Without ``with_context`` every such turn, alone (context ``[]``). With it, the turns that
+    answer the supporter, each with the conversation before it: up to ``CONTEXT_TURNS`` earlier
+    utterances, consecutive ones of one speaker joined, starting with the seeker and ending with
+    the supporter (so that roles alternate back from the turn, as the gate's training reads a
+    context)."""
     path = data_dir / "esconv" / f"{split}.txt"
-    texts = []
+    out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
-            if line.strip():
-                texts += [t["text"].strip() for t in json.loads(line)["dialog"] if t["speaker"] == "usr"]
-    return [t for t in texts if len(t.split()) >= 4]
+            if not line.strip():
+                continue
+            runs: list[list] = []  # [speaker, text] with consecutive utterances of one speaker joined
+            for turn in json.loads(line)["dialog"]:
+                text = turn["text"].strip()
+                if turn["speaker"] == "usr" and len(text.split()) >= 4:
+                    if not with_context:
+                        out.append((text, []))
+                    elif runs and runs[-1][0] == "sys":
+                        context = [t for _, t in runs[-CONTEXT_TURNS:]]
+                        out.append((text, context[len(context) % 2:]))
+                if runs and runs[-1][0] == turn["speaker"]:
+                    runs[-1][1] += " " + text
+                else:
+                    runs.append([turn["speaker"], text])
+    return out
 
 
 def ed_speaker_turns(data_dir: Path, split: str) -> list[str]:
@@ -92,13 +113,15 @@ def ed_speaker_turns(data_dir: Path, split: str) -> list[str]:
     return [t for t in texts if len(t.split()) >= 4]
 
 
-def corpus_negatives(data_dir: Path, split: str, n_each: int, seed: int) -> list[str]:
-    """``n_each`` random seeker turns from ESConv and from EmpatheticDialogues (speaker and listener)."""
+def corpus_negatives(data_dir: Path, split: str, n_each: int, seed: int,
+                     esconv_context: bool = False) -> list[tuple[str, list[str]]]:
+    """``n_each`` random seeker turns from ESConv (in their conversation with ``esconv_context``)
+    and from EmpatheticDialogues (speaker and listener, alone): ``(text, context)`` pairs."""
     rng = random.Random(seed)
-    pools = [esconv_seeker_turns(data_dir, split), ed_speaker_turns(data_dir, split)]
+    pools = [esconv_seeker_turns(data_dir, split, esconv_context), [(t, []) for t in ed_speaker_turns(data_dir, split)]]
     picked = []
     for pool in pools:
-        pool = sorted(set(pool))
+        pool = sorted({t: c for t, c in pool}.items())
         rng.shuffle(pool)
         picked += pool[:n_each]
     return picked
@@ -208,7 +231,9 @@ class TuningData:
         self.texts = [e.text for e in examples]
         self.y = np.array([e.label for e in examples])
         self.classes = sorted(set(self.y))
-        self.single_turn = np.array([not e.context for e in examples])
+        # What the regressions (one turn) learn from: single-turn probes, and corpus turns, which
+        # are ordinary with or without their conversation.
+        self.single_turn = np.array([not e.context or e.kind == "corpus" for e in examples])
         self.weights = sample_weights(examples)
         self.is_risk = self.y != "none"
         self.hard = np.array([e.kind == "hard" for e in examples])
@@ -233,20 +258,24 @@ class TuningData:
 
 
 def tuning_data(data_dir: Path, split: str, negatives_per_corpus: int, seed: int,
-                probe_files: list[Path]) -> TuningData:
+                probe_files: list[Path], esconv_context: bool = False) -> TuningData:
     from agent.perception.embedder import encode_cached
 
     examples = hand_written_examples(probe_files)
-    sample = corpus_negatives(data_dir, split, negatives_per_corpus, seed)
+    sample = corpus_negatives(data_dir, split, negatives_per_corpus, seed, esconv_context)
     # Drop turns the rules read as risky (some ESConv seekers do talk about suicide): they may well
     # be risk, so they are not clean negatives. The vectors are cached for the whole sample, so a
     # change of the rules does not re-embed it.
-    keep = np.array([read_signals(t).score < 0.3 for t in sample])
+    # With ``esconv_context`` the ESConv turns keep their conversation (the fine-tuned model reads
+    # it; without real support conversations among its negatives it learnt to flag ordinary turns
+    # that follow one). A turn is dropped when the rules read risk in any of the seeker's words in it.
+    keep = np.array([max(read_signals(u).score for u in (t, *c[::2])) < 0.3 for t, c in sample])
     rng = random.Random(seed)
-    examples += [Example(t, "none", "corpus", f"corpus.{rng.randrange(50)}") for t, k in zip(sample, keep) if k]
+    examples += [Example(t, "none", "corpus", f"corpus.{rng.randrange(50)}", list(c))
+                 for (t, c), k in zip(sample, keep) if k]
     n_hand = len(examples) - int(keep.sum())
     # Two cache entries: editing the seeds must not re-embed the few thousand corpus turns.
-    X = np.concatenate([encode_cached([e.text for e in examples[:n_hand]]), encode_cached(sample)[keep]])
+    X = np.concatenate([encode_cached([e.text for e in examples[:n_hand]]), encode_cached([t for t, _ in sample])[keep]])
     blocks = sorted({e.block for e in examples})
     block_ids = {b: i for i, b in enumerate(rng.sample(blocks, len(blocks)))}
     return TuningData(examples, X, np.array([block_ids[e.block] for e in examples]))
@@ -320,6 +349,37 @@ def most_sensitive(grid: list[dict], false_alarm_budget: float) -> dict:
     return max(ok, key=lambda g: (g["recall"], -g["false_alarm_hard"], -g["false_alarm_corpus"]))
 
 
+def choose_fusion(data: TuningData, args: argparse.Namespace, tuned_options: dict | None) -> tuple[dict, dict, list]:
+    """The fusion (model threshold, rule weights, models' mix) chosen by grouped 5-fold CV of the
+    whole gate, with the CV figures of the chosen gate and its grid row."""
+    oof = cached_out_of_fold_models(data, args.C, args.char_C, args.char_features, tuned=tuned_options)
+
+    # Fusion choice on the whole gate (rules + out-of-fold models), counted on the tuning sets the
+    # rules were not written on: for each pair of rule weights and mix of models, the most
+    # sensitive model threshold whose false alarms on their hard negatives stay within budget; the
+    # best recall wins (ties: fewer false alarms).
+    current, context, guards = rule_table(data.examples)
+    select = data.rules_unseen if args.select_on == "rules-unseen" else None
+    grid = [{"rule_weight": rw, "context_weight": cw, "shares": shares, **row}
+            for rw in RULE_WEIGHTS for cw in CONTEXT_WEIGHTS for shares in share_grid(list(oof))
+            for row in threshold_grid(data, weighted_rules(current, context, rw, cw), guards,
+                                      sum(s * oof[m] for m, s in shares.items()), on=select)]
+    best = most_sensitive(grid, args.false_alarm_budget)
+    fusion = {"model_threshold": best["model_threshold"], "rule_weight": best["rule_weight"],
+              "context_weight": best["context_weight"], "shares": {m: s for m, s in best["shares"].items() if s > 0}}
+    chosen = gate_scores(weighted_rules(current, context, best["rule_weight"], best["context_weight"]), guards,
+                         sum(s * oof[m] for m, s in fusion["shares"].items()), data.classes, best["model_threshold"]) >= 0.5
+
+    def rates(mask: np.ndarray) -> dict:
+        return {"recall": round(float(chosen[data.is_risk & mask].mean()), 4),
+                "false_alarm_hard": round(float(chosen[data.hard & mask].mean()), 4)}
+
+    cv = {"rules_unseen_sets": rates(data.rules_unseen), "all_tuning_data": rates(np.ones_like(chosen)),
+          "false_alarm_corpus": round(float(chosen[data.corpus].mean()), 4)}
+    return fusion, cv, [g for g in grid if g["shares"] == best["shares"] and g["rule_weight"] == best["rule_weight"]
+                        and g["context_weight"] == best["context_weight"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
@@ -341,30 +401,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="earlier utterances the fine-tuned model reads with the current turn (0: the turn alone)")
     parser.add_argument("--select-on", choices=["rules-unseen", "all"], default="rules-unseen",
                         help="tuning examples the fusion is chosen on: the sets the rules were not written on, or all")
+    parser.add_argument("--esconv-context", action="store_true",
+                        help="ESConv negatives with the conversation before them (experiment of 2026-12-02, "
+                             "not the shipped gate; see eval/benchmarks/results_safety.md)")
+    parser.add_argument("--keep-fusion", type=Path, default=None,
+                        help="use this fusion.json instead of choosing one by cross-validation (retrains the models "
+                             "only: about a fifth of the time)")
     args = parser.parse_args(argv)
 
     t0 = time.time()
-    data = tuning_data(args.data_dir, args.split, args.negatives_per_corpus, args.seed, args.probe_files)
+    data = tuning_data(args.data_dir, args.split, args.negatives_per_corpus, args.seed, args.probe_files,
+                       args.esconv_context)
     X, y, w, texts, single = data.X, data.y, data.weights, data.texts, data.single_turn
     tuned_options = None if args.no_tuned else {"epochs": args.tuned_epochs, "lr": args.tuned_lr, "seed": args.seed,
                                                  "context_turns": args.tuned_context}
-    oof = cached_out_of_fold_models(data, args.C, args.char_C, args.char_features, tuned=tuned_options)
-
-    # Fusion choice on the whole gate (rules + out-of-fold models), counted on the tuning sets the
-    # rules were not written on: for each pair of rule weights and mix of models, the most
-    # sensitive model threshold whose false alarms on their hard negatives stay within budget; the
-    # best recall wins (ties: fewer false alarms).
-    current, context, guards = rule_table(data.examples)
-    select = data.rules_unseen if args.select_on == "rules-unseen" else None
-    grid = [{"rule_weight": rw, "context_weight": cw, "shares": shares, **row}
-            for rw in RULE_WEIGHTS for cw in CONTEXT_WEIGHTS for shares in share_grid(list(oof))
-            for row in threshold_grid(data, weighted_rules(current, context, rw, cw), guards,
-                                      sum(s * oof[m] for m, s in shares.items()), on=select)]
-    best = most_sensitive(grid, args.false_alarm_budget)
-    fusion = {"model_threshold": best["model_threshold"], "rule_weight": best["rule_weight"],
-              "context_weight": best["context_weight"], "shares": {m: s for m, s in best["shares"].items() if s > 0}}
-    chosen = gate_scores(weighted_rules(current, context, best["rule_weight"], best["context_weight"]), guards,
-                         sum(s * oof[m] for m, s in fusion["shares"].items()), data.classes, best["model_threshold"]) >= 0.5
+    cv, grid = None, []
+    if args.keep_fusion is not None:
+        fusion = json.loads(args.keep_fusion.read_text(encoding="utf-8"))
+    else:
+        fusion, cv, grid = choose_fusion(data, args, tuned_options)
 
     # Final models on all examples (the regressions on the single turns).
     emb = fit_embedding(X[single], y[single], w[single], args.C)
@@ -385,10 +440,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tuned_dir)
     (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
 
-    def rates(mask: np.ndarray) -> dict:
-        return {"recall": round(float(chosen[data.is_risk & mask].mean()), 4),
-                "false_alarm_hard": round(float(chosen[data.hard & mask].mean()), 4)}
-
     metrics = {
         "seed": args.seed, "C": args.C, "char_C": args.char_C, "char_features": len(vocab), "data_split": args.split,
         "command": "python -m agent.safety.train " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -399,12 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         "n_risk": int(data.is_risk.sum()), "n_negative": int((~data.is_risk).sum()),
         "n_hard_negative": int(data.hard.sum()), "n_multi_turn": int((~single).sum()),
         "fusion": fusion, "false_alarm_budget": args.false_alarm_budget, "selected_on": args.select_on,
-        "cv5_grouped_gate": {"rules_unseen_sets": rates(data.rules_unseen), "all_tuning_data": rates(np.ones_like(chosen)),
-                             "false_alarm_corpus": round(float(chosen[data.corpus].mean()), 4)},
-        "cv5_grouped_grid": [g for g in grid if g["shares"] == best["shares"] and g["rule_weight"] == best["rule_weight"]
-                             and g["context_weight"] == best["context_weight"]],
+        "cv5_grouped_gate": cv, "cv5_grouped_grid": grid,
         "note": ("Grouped 5-fold CV (blocks of sentences written together) on tuning data only; whole gate = rules "
-                 "with context + out-of-fold model probabilities. Held-out figures come from `python -m eval.safety`."),
+                 "with context + out-of-fold model probabilities. Held-out figures come from `python -m eval.safety`."
+                 + (f" The fusion was kept from {args.keep_fusion} (no CV in this run)." if args.keep_fusion else "")),
         "seconds": round(time.time() - t0, 1),
     }
     (args.out.parent / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -14,7 +14,6 @@ first N flagged turns (id, category, score, the turn) for reading by hand.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,13 +21,12 @@ from pathlib import Path
 from agent.records import Utterance
 
 
-def seeker_turns(path: Path, limit: int | None = None) -> list[tuple[str, str, list[Utterance]]]:
+def seeker_turns(data_dir: Path, split: str, limit: int | None = None) -> list[tuple[str, str, list[Utterance]]]:
     """``(turn id, problem type, dialogue ending with the seeker's turn)`` for every seeker turn."""
+    from agent.planner.data import esconv_path, read_dialogues
+
     out = []
-    for d, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for d, record in enumerate(read_dialogues(esconv_path(data_dir, split))):
         dialogue = [Utterance("user" if t["speaker"] == "usr" else "assistant", str(t["text"]).strip())
                     for t in record["dialog"]]
         for k, u in enumerate(dialogue):
@@ -47,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from agent.safety.gate import load_safety_gate
 
-    path = args.data_dir / "esconv" / f"{args.split}.txt"
-    if not path.exists():
-        raise SystemExit(f"ESConv split not found: {path} (pass --data-dir)")
-    turns = seeker_turns(path, args.limit)
+    try:
+        turns = seeker_turns(args.data_dir, args.split, args.limit)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from exc
     gate = load_safety_gate()
     t0 = time.perf_counter()
     flagged, alone, categories, problems = [], 0, Counter(), Counter()

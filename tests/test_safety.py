@@ -410,8 +410,9 @@ def test_training_refuses_heldout_files():
 
 
 def test_corpus_negatives_keep_their_conversation(tmp_path):
-    """ESConv seeker turns become negatives with the conversation before them (the fine-tuned
-    model reads it): runs of one speaker joined, seeker first and supporter last, at most four."""
+    """ESConv seeker turns as negatives: alone by default (the shipped gate), or with
+    ``with_context`` the conversation before them (runs of one speaker joined, seeker first and
+    supporter last, at most four)."""
     import json
 
     from agent.safety.train import esconv_seeker_turns
@@ -430,6 +431,23 @@ def test_corpus_negatives_keep_their_conversation(tmp_path):
     assert turns[0][1] == ["Hi there. I lost my job last week.", "I'm sorry. How are you coping with it?"]
     assert turns[1][1] == ["Hi there. I lost my job last week.", "I'm sorry. How are you coping with it?",
                            "Not great, to be honest.", "That makes sense."]
+
+
+def test_conversation_measurement_reads_every_seeker_turn_in_its_conversation(tmp_path):
+    import json
+
+    from eval.safety_conversations import seeker_turns
+
+    (tmp_path / "esconv").mkdir()
+    dialog = [("sys", "Hi, what brings you here?"), ("usr", "Work."), ("sys", "Tell me more."), ("usr", "My boss.")]
+    (tmp_path / "esconv" / "valid.txt").write_text(json.dumps(
+        {"problem_type": "job crisis", "dialog": [{"speaker": s, "text": t} for s, t in dialog]}) + "\n", encoding="utf-8")
+    turns = seeker_turns(tmp_path, "valid")
+    assert [(i, p, [u.role for u in d]) for i, p, d in turns] == [
+        ("0:1", "job crisis", ["assistant", "user"]), ("0:3", "job crisis", ["assistant", "user", "assistant", "user"])]
+    assert turns[1][2][-1].text == "My boss." and seeker_turns(tmp_path, "valid", limit=1) == turns[:1]
+    with pytest.raises(FileNotFoundError, match="pass --data-dir"):
+        seeker_turns(tmp_path, "train")
 
 
 def test_probe_set_size():

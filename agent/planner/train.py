@@ -90,9 +90,9 @@ def split_arrays(data_dir: Path, split: str, tagger=None) -> dict:
 
 
 def turn_subset(arrays: dict, rows: np.ndarray) -> dict:
-    """The turns ``rows`` of ``split_arrays``' output (features, labels, histories, fields)."""
-    return {"X": arrays["X"][rows], "y": arrays["y"][rows], "dialogue": arrays["dialogue"][rows],
-            "prev": [arrays["prev"][i] for i in rows], "fields": [arrays["fields"][i] for i in rows]}
+    """The turns ``rows`` of ``split_arrays``' output, as the readers train on them (features,
+    labels, n-gram fields)."""
+    return {"X": arrays["X"][rows], "y": arrays["y"][rows], "fields": [arrays["fields"][i] for i in rows]}
 
 
 def fit_tagger(train: dict, valid: dict, seed: int, c: float = 4.0) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -78,25 +78,23 @@ def esconv_seeker_turns(data_dir: Path, split: str, with_context: bool = False) 
     utterances, consecutive ones of one speaker joined, starting with the seeker and ending with
     the supporter (so that roles alternate back from the turn, as the gate's training reads a
     context)."""
-    path = data_dir / "esconv" / f"{split}.txt"
+    from agent.planner.data import esconv_path, read_dialogues
+
     out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            runs: list[list] = []  # [speaker, text] with consecutive utterances of one speaker joined
-            for turn in json.loads(line)["dialog"]:
-                text = turn["text"].strip()
-                if turn["speaker"] == "usr" and len(text.split()) >= 4:
-                    if not with_context:
-                        out.append((text, []))
-                    elif runs and runs[-1][0] == "sys":
-                        context = [t for _, t in runs[-CONTEXT_TURNS:]]
-                        out.append((text, context[len(context) % 2:]))
-                if runs and runs[-1][0] == turn["speaker"]:
-                    runs[-1][1] += " " + text
-                else:
-                    runs.append([turn["speaker"], text])
+    for record in read_dialogues(esconv_path(data_dir, split)):
+        runs: list[list] = []  # [speaker, text] with consecutive utterances of one speaker joined
+        for turn in record["dialog"]:
+            text = turn["text"].strip()
+            if turn["speaker"] == "usr" and len(text.split()) >= 4:
+                if not with_context:
+                    out.append((text, []))
+                elif runs and runs[-1][0] == "sys":
+                    context = [t for _, t in runs[-CONTEXT_TURNS:]]
+                    out.append((text, context[len(context) % 2:]))
+            if runs and runs[-1][0] == turn["speaker"]:
+                runs[-1][1] += " " + text
+            else:
+                runs.append([turn["speaker"], text])
     return out
 
 

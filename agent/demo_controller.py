@@ -9,6 +9,7 @@ Every handler catches what can go wrong (an empty or over-long message, an unrea
 unknown session) and shows it as a message on the page; none raises.
 """
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -244,10 +245,8 @@ class DemoController:
 
         # The store, not the browser's copy, is the truth: a message queued behind another one
         # was sent with a chat that lacked the previous turn.
-        try:
+        with contextlib.suppress(NotFound, StoreError):
             history = chat_messages(self.agent.history(session.id))
-        except (NotFound, StoreError):
-            pass
         history += [{"role": "user", "content": cleaned}, {"role": "assistant", "content": ""}]
         pending = "<div class='kd-muted'>…</div>"
         yield {c("chatbot"): history, c("message"): "", c("status"): "", c("session_id"): session.id,

@@ -42,13 +42,13 @@ class ResponseGenerator:
                                         "top_p": top_p, "repetition_penalty": repetition_penalty}
 
     @classmethod
-    def from_settings(cls, chat_model: ChatModel, settings: "Settings") -> "ResponseGenerator":
+    def from_settings(cls, chat_model: ChatModel, settings: Settings) -> ResponseGenerator:
         llm = settings.llm
         return cls(chat_model, max_context_messages=llm.max_context_messages,
                    max_new_tokens=llm.max_new_tokens, temperature=llm.temperature, top_p=llm.top_p,
                    repetition_penalty=llm.repetition_penalty)
 
-    def messages(self, state: "TurnState") -> list[Message]:
+    def messages(self, state: TurnState) -> list[Message]:
         """System prompt, the recent conversation, and the current user turn."""
         character = state["character"]
         emotion = state.get("emotion")
@@ -75,14 +75,14 @@ class ResponseGenerator:
                 *({"role": u.role, "content": strip_control_tokens(u.text)} for u in recent),
                 {"role": "user", "content": strip_control_tokens(state["user_text"])}]
 
-    def stream(self, state: "TurnState") -> Iterator[str]:
+    def stream(self, state: TurnState) -> Iterator[str]:
         yield from self._model().stream(self.messages(state), **self.options)
 
-    async def astream(self, state: "TurnState") -> AsyncIterator[str]:
+    async def astream(self, state: TurnState) -> AsyncIterator[str]:
         async for piece in self._model().astream(self.messages(state), **self.options):
             yield piece
 
-    def fallback_reply(self, state: "TurnState") -> str:
+    def fallback_reply(self, state: TurnState) -> str:
         """A reviewed, always-safe reply for when a generated one fails the output check."""
         return _FALLBACK
 

@@ -13,6 +13,7 @@ through LangGraph's stream writer (``stream_mode="custom"``).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,10 +53,8 @@ Ctx = Runtime[TurnContext]
 
 
 def _emit(kind: str, **payload: Any) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # not running under a streaming call
         get_stream_writer()({"type": kind, **payload})
-    except RuntimeError:  # not running under a streaming call
-        pass
 
 
 def _timed(state: TurnState, name: str, start: float) -> dict[str, float]:

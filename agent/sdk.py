@@ -17,6 +17,7 @@ whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -63,7 +64,7 @@ class Agent:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, chat_model: ChatModel | None = None,
                       store: Store | None = None, on_crisis: Sequence[CrisisHook] = (),
-                      **components: Any) -> "Agent":
+                      **components: Any) -> Agent:
         """Build the agent the settings describe. ``chat_model`` and ``store`` replace the
         configured backends; keyword ``components`` (``detector=``, ``planner=None``, ...)
         replace or switch off single components; ``on_crisis`` hooks see every crisis turn."""
@@ -94,10 +95,8 @@ class Agent:
 
             character, units = parse_card(character, source="character dict")
         if character.id is None:
-            try:
+            with contextlib.suppress(NotFound):
                 character = replace(character, id=self.store.get_character(character.name).id)
-            except NotFound:
-                pass
         saved = self.store.save_character(character)
         if self.context.memory is not None:
             self.context.memory.add_profile(saved)

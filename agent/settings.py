@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextvars
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -95,7 +97,8 @@ class SafetySettings(BaseModel):
     """Extra or replacement crisis resources by locale, e.g. ``{"FR": "Call 3114 ..."}``."""
 
 
-_FILE_DATA: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("kindred_file", default={})
+_FILE_DATA: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "kindred_file", default=MappingProxyType({}))
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -134,7 +137,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
     @classmethod
-    def load(cls, config_file: str | Path | None | Literal["auto"] = "auto", **overrides: Any) -> "Settings":
+    def load(cls, config_file: str | Path | Literal["auto"] | None = "auto", **overrides: Any) -> Settings:
         """Build settings from the file, the environment and ``overrides`` (in rising precedence).
 
         ``config_file="auto"`` looks at ``$KINDRED_CONFIG`` then ``./kindred.toml``; ``None``

@@ -101,11 +101,11 @@ def build_benchmark(convs: dict[str, dict], query: str = "later", limit: int | N
 
 def evaluate(bench: Benchmark, mem_vecs: np.ndarray, query_vecs: np.ndarray, query_emotions: np.ndarray,
              strategy: str, *, emotion_weight: float = 0.3, pool: int = 20, depth: int = 100) -> dict[str, float]:
-    emo = np.stack([label_point(l) for l in bench.memory_labels])
+    emo = np.stack([label_point(label) for label in bench.memory_labels])
     index = MemoryIndex.build([str(i) for i in range(len(bench.memory_texts))], mem_vecs, emo,
                               approximate_threshold=10**9)
     mem_exact = np.array(bench.memory_labels)
-    mem_coarse = np.array([coarse(l) for l in bench.memory_labels])
+    mem_coarse = np.array([coarse(label) for label in bench.memory_labels])
     hits = {k: 0 for k in KS}
     rr, exact4, coarse4 = 0.0, 0.0, 0.0
     for qv, qe, ql, rel in zip(query_vecs, query_emotions, bench.query_labels, bench.relevant):
@@ -142,7 +142,7 @@ def run_all(bench: Benchmark, mv: np.ndarray, qv: np.ndarray, qe: np.ndarray, we
 
 
 def gold_emotions(bench: Benchmark) -> np.ndarray:
-    return np.stack([label_point(l) for l in bench.query_labels])
+    return np.stack([label_point(label) for label in bench.query_labels])
 
 
 def stand_in_detector(texts_vecs: np.ndarray, labels: list[str]):

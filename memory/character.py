@@ -74,7 +74,7 @@ class CharacterMemory:
         self._lock = threading.RLock()
 
     @classmethod
-    def from_settings(cls, store: Store, settings: Settings, embedder: Any = None) -> "CharacterMemory":
+    def from_settings(cls, store: Store, settings: Settings, embedder: Any = None) -> CharacterMemory:
         return cls(store, home=settings.home, settings=settings.memory, embedder=embedder)
 
     @property

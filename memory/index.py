@@ -130,7 +130,7 @@ class MemoryIndex:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def empty(cls, kind: str = "flat", semantic_dim: int = SEMANTIC_DIM, *, nlist: int = 1024,
-              hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION) -> "MemoryIndex":
+              hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION) -> MemoryIndex:
         faiss = _faiss()
         d = semantic_dim + EMOTION_DIM
         if kind == "flat":
@@ -156,7 +156,7 @@ class MemoryIndex:
     @classmethod
     def build(cls, ids: Sequence[str], semantic: np.ndarray, emotion: np.ndarray, *,
               approximate_threshold: int = 20_000, kind: str | None = None,
-              **params) -> "MemoryIndex":
+              **params) -> MemoryIndex:
         """An index over the given memories; ``kind`` defaults to flat or pq by size; ``params``
         go to ``empty`` (HNSW's ``hnsw_m``, ``ef_construction``)."""
         n = len(ids)
@@ -253,7 +253,7 @@ class MemoryIndex:
         _atomic_write(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
 
     @classmethod
-    def load(cls, stem: Path, *, semantic_dim: int = SEMANTIC_DIM) -> "MemoryIndex":
+    def load(cls, stem: Path, *, semantic_dim: int = SEMANTIC_DIM) -> MemoryIndex:
         """Read an index written by ``save``; ``IndexCorrupt`` when anything does not match."""
         faiss = _faiss()
         stem = Path(stem)

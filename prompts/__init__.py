@@ -10,12 +10,12 @@ True
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def _environment():
     import jinja2
 
@@ -35,7 +35,7 @@ def render(name: str, **variables: Any) -> str:
     return _environment().get_template(name).render(**variables).strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_yaml(name: str) -> Any:
     """Parse the YAML file ``name`` shipped with the prompts (cached)."""
     import yaml

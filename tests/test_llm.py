@@ -240,14 +240,14 @@ def test_openai_http_error_keeps_status_and_is_retried(server):
 
 def test_openai_malformed_body_is_an_llm_error(server):
     server.mode = "malformed"
-    with pytest.raises(LLMError, match="127.0.0.1"):
+    with pytest.raises(LLMError, match=r"127\.0\.0\.1"):
         _client(server).complete(USER)
 
 
 def test_openai_hang_times_out_as_unavailable(server):
     server.mode = "hang"
     started = time.perf_counter()
-    with pytest.raises(LLMUnavailable, match="did not answer within 0.5 s"):
+    with pytest.raises(LLMUnavailable, match=r"did not answer within 0\.5 s"):
         _client(server, timeout_s=0.5).complete(USER)
     assert time.perf_counter() - started < 5
 

@@ -133,7 +133,7 @@ def test_hand_checked_ranking_three_memories():
     # Query: e0, sad. cos_e(sad, angry) = 0, cos_e(sad, sad) = 1, cos_e(sad, lonely) = 1/sqrt(1.04).
     q_e = label_point("sad")
     cos = np.array([v[0] for v in HAND.values()])
-    cos_e = np.array([float(label_point(l) @ q_e) for _, l in HAND.values()])
+    cos_e = np.array([float(label_point(label) @ q_e) for _, label in HAND.values()])
     assert cos_e.round(4).tolist() == [0.0, 1.0, round(1 / np.sqrt(1.04), 4)]
     # Spreads 0.10 and 0.33: d_s = (1, 4, 10), d_e = (1/0.33, 0, 0.0194/0.33) = (3.0303, 0, 0.0588).
     # w = 0.3: d = (0.7 + 0.9091, 2.8, 7 + 0.0176); w = 0.6: d = (0.4 + 1.8182, 1.6, 4 + 0.0353).
@@ -176,7 +176,7 @@ def test_combination_search_is_exact_for_any_weight():
     sem = rng.normal(size=(300, 384)).astype(np.float32)
     sem /= np.linalg.norm(sem, axis=1, keepdims=True)
     labels = rng.choice(["sad", "joyful", "afraid", "angry", "nostalgic"], size=300)
-    emo = np.stack([label_point(l) for l in labels])
+    emo = np.stack([label_point(label) for label in labels])
     index = MemoryIndex.build([str(i) for i in range(300)], sem, emo)
     q, q_e = sem[0] * 0.5 + sem[1] * 0.5, label_point("sad")
     q /= np.linalg.norm(q)
@@ -280,7 +280,7 @@ def test_pq_index_reranks_exactly_and_round_trips(tmp_path):
     sem = rng.normal(size=(2000, 384)).astype(np.float32)
     sem /= np.linalg.norm(sem, axis=1, keepdims=True)
     labels = rng.choice(["sad", "joyful", "afraid", "angry", "nostalgic"], size=2000)
-    emo = np.stack([label_point(l) for l in labels]).astype(np.float32)
+    emo = np.stack([label_point(label) for label in labels]).astype(np.float32)
     index = MemoryIndex.build([str(i) for i in range(2000)], sem, emo, approximate_threshold=1000)
     assert index.kind == "pq"
     hits = 0

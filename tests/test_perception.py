@@ -155,7 +155,7 @@ def test_detector_missing_or_corrupt_artefact(tmp_path):
         load_detector(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not a tensor file")
     (tmp_path / "config.json").write_text(json.dumps({"labels": list(ED32)}))
-    with pytest.raises(ArtefactError, match="unreadable.*train_detector"):
+    with pytest.raises(ArtefactError, match=r"unreadable.*train_detector"):
         load_detector(tmp_path)
 
 

@@ -298,7 +298,7 @@ def test_tuned_model_round_trip_and_clear_errors(tmp_path):
     from agent.perception.upper import build_upper_head
     from agent.safety.tuned import TunedRiskModel
 
-    with pytest.raises(FileNotFoundError, match="python -m agent.safety.train"):
+    with pytest.raises(FileNotFoundError, match=r"python -m agent\.safety\.train"):
         TunedRiskModel.load(tmp_path / "missing")
     torch.manual_seed(0)
     model = TunedRiskModel(build_upper_head(3), ("none", "abuse", "medical_emergency"), context_turns=2)

@@ -4,6 +4,7 @@ atomic turns, concurrency."""
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_stream_yields_annotations_then_tokens_then_done(bot):
 
 def test_planner_gets_the_stored_strategies_of_earlier_turns(tmp_path):
     class RecordingPlanner(FirstAllowedPlanner):
-        seen: list = []
+        seen: ClassVar[list] = []
 
         def plan(self, dialogue, *, previous_strategies=None, **kwargs):
             self.seen.append(previous_strategies)

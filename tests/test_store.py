@@ -8,7 +8,7 @@ import pytest
 
 from agent.records import (VAD, Character, EmotionReading, MemoryUnit, SafetyVerdict, Traits,
                            TurnResult)
-from agent.store import NotFound, open_store
+from agent.store import NotFound, StoreError, open_store
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_commit_turn_is_all_or_nothing(store):
     ada = store.save_character(Character("Ada"))
     session = store.create_session(ada.id, "sam")
     bad_memory = MemoryUnit("no-such-character", "dialogue", "text", user_id="sam")
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError):
         store.commit_turn(_turn(session.id, "hi"), memories=[bad_memory])
     assert store.list_turns(session.id) == [] and store.get_session(session.id).turn_count == 0
 

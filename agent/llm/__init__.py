@@ -14,7 +14,7 @@ __all__ = ["ChatModel", "GenerationOptions", "LLMError", "LLMUnavailable", "Malf
            "make_chat_model"]
 
 
-def make_chat_model(settings: "Settings") -> ChatModel:
+def make_chat_model(settings: Settings) -> ChatModel:
     """The backend named by ``settings.llm.backend``, built from the settings."""
     if settings.llm.backend == "openai":
         from agent.llm.openai_compat import OpenAIChatModel

@@ -76,13 +76,13 @@ class EmbeddedChatModel(ChatModel):
         self._digit_ids: dict[str, list[int]] | None = None
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "EmbeddedChatModel":
+    def from_settings(cls, settings: Settings) -> EmbeddedChatModel:
         llm = settings.llm
         return cls(settings.model_dir, threads=llm.threads, max_new_tokens=llm.max_new_tokens,
                    temperature=llm.temperature, top_p=llm.top_p)
 
     # -- loading ---------------------------------------------------------------------------------
-    def load(self) -> "EmbeddedChatModel":
+    def load(self) -> EmbeddedChatModel:
         """Convert (once) and load the model now instead of on the first call."""
         if self._model is not None:
             return self

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
 
 
-def export_model(settings: "Settings", dest: str | Path) -> Path:
+def export_model(settings: Settings, dest: str | Path) -> Path:
     """Copy the embedded model's Hugging Face folder to ``dest`` and return ``dest``."""
     dest = Path(dest).expanduser().resolve()
     source = ensure_model_folder(settings.model_dir).resolve()

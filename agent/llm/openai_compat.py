@@ -87,7 +87,7 @@ class OpenAIChatModel(ChatModel):
         self._transport_errors = _transport_errors()
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "OpenAIChatModel":
+    def from_settings(cls, settings: Settings) -> OpenAIChatModel:
         llm = settings.llm
         return cls(llm.base_url, llm.model, api_key=llm.api_key, timeout_s=llm.timeout_s,
                    max_retries=llm.max_retries, max_new_tokens=llm.max_new_tokens,
@@ -240,7 +240,7 @@ class OpenAIChatModel(ChatModel):
 
     def _mid_stream(self, exc: BaseException) -> LLMError:
         err = self._error(exc)
-        if isinstance(err, LLMUnavailable) or type(err) is LLMError and not hasattr(err, "status_code"):
+        if isinstance(err, LLMUnavailable) or (type(err) is LLMError and not hasattr(err, "status_code")):
             # Pieces were already handed out: no retry, say that the reply is incomplete.
             return LLMUnavailable(f"the stream from the OpenAI-compatible server at {self.base_url} "
                                   f"broke off mid-reply: {err}")

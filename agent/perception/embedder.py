@@ -38,7 +38,7 @@ def minilm_path() -> Path:
 class SentenceEmbedder:
     """Thread-safe wrapper around the sentence-transformers model (loaded once per process)."""
 
-    _shared: "SentenceEmbedder | None" = None
+    _shared: SentenceEmbedder | None = None
     _shared_lock = threading.Lock()
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu") -> None:
@@ -52,7 +52,7 @@ class SentenceEmbedder:
         self._lock = threading.Lock()
 
     @classmethod
-    def shared(cls) -> "SentenceEmbedder":
+    def shared(cls) -> SentenceEmbedder:
         with cls._shared_lock:
             if cls._shared is None:
                 cls._shared = cls()

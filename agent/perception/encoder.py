@@ -105,7 +105,7 @@ class SplitMiniLM:
     (1, 384)
     """
 
-    _shared: "SplitMiniLM | None" = None
+    _shared: SplitMiniLM | None = None
     _shared_lock = threading.Lock()
 
     def __init__(self, model_path: Any = None) -> None:
@@ -123,7 +123,7 @@ class SplitMiniLM:
         self._lock = threading.Lock()
 
     @classmethod
-    def shared(cls) -> "SplitMiniLM":
+    def shared(cls) -> SplitMiniLM:
         with cls._shared_lock:
             if cls._shared is None:
                 cls._shared = cls()

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.time()
     train = load_reccon(args.data_dir, "train")
-    x, y, groups, pairs = pair_matrix(train)
+    x, y, groups, _ = pair_matrix(train)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     xs = (x - mean) / scale
     model = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced", random_state=args.seed)
@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": TRAIN_COMMAND if argv is None and sys.argv[1:] == ["--data-dir", "../shared/data"]
         else "python -m agent.perception.train_cause " + " ".join(sys.argv[1:] if argv is None else argv),
         "train_split": "RECCON DailyDialog train (fold 1, derived from the original annotation)",
-        "train_pairs": int(len(y)), "train_positive_pairs": int(y.sum()),
+        "train_pairs": len(y), "train_positive_pairs": int(y.sum()),
         "pair_threshold": threshold, "train_cv_macro_f1": round(cv_f1, 4),
-        "train_clauses": int(len(yc)), "machine": "this 2-core CPU (no GPU)",
+        "train_clauses": len(yc), "machine": "this 2-core CPU (no GPU)",
         "train_seconds": round(time.time() - start, 1)})
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(f"cause finder written to {out} ({time.time() - start:.0f}s)")

@@ -205,7 +205,7 @@ class StateBank:
         return self.flat[self.offsets[i]:self.offsets[i + 1]]
 
     @classmethod
-    def build(cls, texts: list[str], cache_dir: Path, log=print) -> "StateBank":
+    def build(cls, texts: list[str], cache_dir: Path, log=print) -> StateBank:
         from agent.perception.encoder import LOWER_LAYERS, MAX_UTTERANCE_TOKENS, SplitMiniLM
 
         texts = list(dict.fromkeys(texts))

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["STAGES", "STRATEGIES", "load_planner", "normalise_strategy", "stage_of"]
 
 
-def load_planner(kind: Literal["trained", "llm", "prior"] = "trained", chat_model: "ChatModel | None" = None,
-                 settings: "Settings | None" = None) -> Any:
+def load_planner(kind: Literal["trained", "llm", "prior"] = "trained", chat_model: ChatModel | None = None,
+                 settings: Settings | None = None) -> Any:
     """A strategy planner of ``kind``.
 
     Precedence for the recency penalty: a value set explicitly in ``settings.planner`` (file,

@@ -160,7 +160,7 @@ class TrainedPlanner:
         self._encoder = encoder
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **kwargs: Any) -> "TrainedPlanner":
+    def load(cls, path: str | Path | None = None, **kwargs: Any) -> TrainedPlanner:
         """The committed artefact (``agent/artefacts/planner/planner.npz``) or ``path``."""
         path = Path(path) if path else ARTEFACT_DIR / WEIGHTS
         if not path.exists():
@@ -199,10 +199,7 @@ class TrainedPlanner:
         prior = self.emotion_prior
         if emotion is None:
             return prior.copy()
-        if isinstance(emotion, str):
-            pairs = [(emotion, 1.0)]
-        else:
-            pairs = list(emotion.top_k) or [(emotion.label, 1.0)]
+        pairs = [(emotion, 1.0)] if isinstance(emotion, str) else list(emotion.top_k) or [(emotion.label, 1.0)]
         w = np.zeros(n)
         for label, prob in pairs:
             kind = esconv_emotion(label)

@@ -168,7 +168,7 @@ def fit_ngram_reader(fields: Sequence[Sequence[str]], context: np.ndarray, y: np
     mu = context.mean(0).astype(np.float32)
     sigma = (context.std(0) + 1e-3).astype(np.float32)  # constant columns (rare one-hots) stay near zero
     blocks = [v.rows([f[k] for f in fields]) for k, v in enumerate(vocabs)]
-    x = sparse.hstack(blocks + [sparse.csr_matrix((context - mu) / sigma)]).tocsr()
+    x = sparse.hstack([*blocks, sparse.csr_matrix((context - mu) / sigma)]).tocsr()
     model = LogisticRegression(C=c, max_iter=3000).fit(x, y)
     if list(model.classes_) != list(range(len(STRATEGIES))):
         raise ValueError("every strategy must occur in the training turns")

@@ -35,7 +35,7 @@ class PriorPlanner:
         self.edges = np.asarray(edges)
 
     @classmethod
-    def load(cls, path=None) -> "PriorPlanner":
+    def load(cls, path=None) -> PriorPlanner:
         with np.load(path or ARTEFACT_DIR / WEIGHTS, allow_pickle=False) as data:
             return cls(data["stage_prior"], data["stage_prior_edges"])
 

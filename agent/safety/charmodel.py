@@ -59,7 +59,7 @@ class CharRiskModel:
         self.classes = tuple(classes)
 
     @classmethod
-    def load(cls, path: str | Path = CHAR_ARTEFACT) -> "CharRiskModel":
+    def load(cls, path: str | Path = CHAR_ARTEFACT) -> CharRiskModel:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no char n-gram safety model at {path}; run `python -m agent.safety.train`")

@@ -30,7 +30,7 @@ class RiskModel:
         self.classes = tuple(classes)
 
     @classmethod
-    def load(cls, path: str | Path = ARTEFACT) -> "RiskModel":
+    def load(cls, path: str | Path = ARTEFACT) -> RiskModel:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no safety model at {path}; run `python -m agent.safety.train`")

@@ -56,7 +56,7 @@ class TunedRiskModel:
         self.max_tokens = int(max_tokens)
 
     @classmethod
-    def load(cls, folder: str | Path = TUNED_DIR) -> "TunedRiskModel":
+    def load(cls, folder: str | Path = TUNED_DIR) -> TunedRiskModel:
         folder = Path(folder)
         weights, config = folder / "model.safetensors", folder / "config.json"
         if not weights.exists() or not config.exists():

@@ -120,5 +120,5 @@ class Store(ABC):
         return await asyncio.to_thread(self.list_memories, character_id, user_id=user_id,
                                        include_shared=include_shared, kinds=kinds)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a store without connections has nothing to release)
         """Release connections."""

@@ -116,7 +116,7 @@ class SQLStore(Store):
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str, *, setup: bool = True, **engine_kwargs: Any) -> "SQLStore":
+    def from_url(cls, url: str, *, setup: bool = True, **engine_kwargs: Any) -> SQLStore:
         """Open the database at ``url`` and (by default) create the tables if they are missing."""
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""
@@ -304,7 +304,7 @@ class SQLStore(Store):
             return f"{row.memory_version}:{count}"
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _write(self, operation: str) -> "_WriteTransaction":
+    def _write(self, operation: str) -> _WriteTransaction:
         return _WriteTransaction(self._session, operation)
 
 

@@ -104,7 +104,7 @@ class TrainedTransition(TransitionSteps):
         self.fallback = RuleBasedTransition()
 
     @classmethod
-    def from_artefact(cls, path: str | Path | None = None, embedder: Any = None) -> "TrainedTransition":
+    def from_artefact(cls, path: str | Path | None = None, embedder: Any = None) -> TrainedTransition:
         path = Path(path) if path else ARTEFACT_DIR / "transition.npz"
         if not path.exists():
             raise FileNotFoundError(f"no trained transition at {path}; train it with "

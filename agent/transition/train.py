@@ -256,7 +256,7 @@ def train(data_dir: str | Path, seed: int = 0, out_dir: Path = ARTEFACT_DIR, qui
         "model": "E_resp = E_prev + dE(u1,u2) * (g + G temperament(traits)); linear Ekman-7 head + prior to E_prev",
         "command": "python -m agent.transition --train" + (" --quick" if quick else "") + f" --seed {seed}",
         "seed": seed, "train_split": "peld/Dyadic_PELD_train.tsv", "selection_split": "peld/Dyadic_PELD_valid.tsv",
-        "n_train": int(len(train_a.target)), "n_valid": int(len(valid_a.target)),
+        "n_train": len(train_a.target), "n_valid": len(valid_a.target),
         "config": cfg, "stopping_step": best["step"], "grid": runs,
         "class_bias": [round(float(x), 3) for x in bias], "previous_emotion_prior": copy,
         "labels": list(EKMAN7),

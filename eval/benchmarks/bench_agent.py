@@ -42,7 +42,7 @@ class InstantChatModel(ChatModel):
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_overhead(turns: int, full: bool) -> dict[str, float]:
@@ -95,11 +95,11 @@ def bench_throughput(base_url: str, model: str, tokenizer: str, concurrency: int
         for n in (1, concurrency):
             sessions = [bot.start_session("Ada", user_id=f"u{i}") for i in range(n)]
 
-            async def run_all():
+            async def run_all(sessions):
                 return await asyncio.gather(*(_conversation(bot, s.id, turns, count_tokens) for s in sessions))
 
             t0 = time.perf_counter()
-            results = asyncio.run(run_all())
+            results = asyncio.run(run_all(sessions))
             elapsed = time.perf_counter() - t0
             replies = sum(r for r, _ in results)
             tokens = sum(t for _, t in results)

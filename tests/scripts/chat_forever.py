@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent import Agent, Settings  # noqa: E402
-from tests.fakes import ContagionTransition, EchoChatModel, KeywordDetector  # noqa: E402
+from agent import Agent, Settings
+from tests.fakes import ContagionTransition, EchoChatModel, KeywordDetector
 
 home, session_id = sys.argv[1], sys.argv[2]
 bot = Agent.from_settings(Settings.load(config_file=None, home=home),

@@ -37,15 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.emotions import ED32
-from agent.planner.data import read_esconv_records
+from agent.planner.data import SPEAKER_ROLES, read_esconv_records, speaker_role
 from agent.planner.strategies import normalise_strategy
 from agent.records import Utterance
 
 DATASETS = ("esconv", "ed")
 SPLITS = ("train", "valid", "test")
-
-_ROLE = {"usr": "user", "seeker": "user", "speaker": "user",
-         "sys": "assistant", "supporter": "assistant", "listener": "assistant"}
 
 EXTRA_STRATEGY_ALIASES = {
     # Found in the original ESConv.json release (FailedESConv.json), not in the thu-coai files.
@@ -155,10 +152,10 @@ def _esconv_turns(where: str, record: object) -> list[tuple[str, str, str | None
     for j, turn in enumerate(record["dialog"]):
         if not isinstance(turn, dict):
             raise ValueError(f"{where} turn {j}: not an object")
-        role = _ROLE.get(str(turn.get("speaker", "")).strip().lower())
+        role = speaker_role(turn.get("speaker"))
         if role is None:
             raise ValueError(f"{where} turn {j}: unknown speaker {turn.get('speaker')!r} "
-                             f"(expected one of {sorted(_ROLE)})")
+                             f"(expected one of {sorted(SPEAKER_ROLES)})")
         text = turn.get("text", turn.get("content"))
         if not isinstance(text, str):
             raise ValueError(f"{where} turn {j}: no 'text' (or 'content') string")

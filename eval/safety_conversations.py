@@ -23,12 +23,11 @@ from agent.records import Utterance
 
 def seeker_turns(data_dir: Path, split: str, limit: int | None = None) -> list[tuple[str, str, list[Utterance]]]:
     """``(turn id, problem type, dialogue ending with the seeker's turn)`` for every seeker turn."""
-    from agent.planner.data import esconv_path, read_dialogues
+    from agent.planner.data import esconv_path, read_dialogues, speaker_role
 
     out = []
     for d, record in enumerate(read_dialogues(esconv_path(data_dir, split))):
-        dialogue = [Utterance("user" if t["speaker"] == "usr" else "assistant", str(t["text"]).strip())
-                    for t in record["dialog"]]
+        dialogue = [Utterance(speaker_role(t["speaker"]), str(t["text"]).strip()) for t in record["dialog"]]
         for k, u in enumerate(dialogue):
             if u.role == "user" and u.text:
                 out.append((f"{d}:{k}", str(record.get("problem_type", "")), dialogue[: k + 1]))

@@ -10,7 +10,7 @@ import pytest
 
 from agent.llm.base import ChatModel, MalformedOutput
 from agent.planner import STAGES, STRATEGIES, load_planner
-from agent.planner.data import examples_from_dialogue, load_examples
+from agent.planner.data import examples_from_dialogue, load_examples, speaker_role
 from agent.planner.features import FEATURE_DIM, SLOTS, esconv_emotion, planner_features
 from agent.planner.llm import LLMPlanner
 from agent.planner.model import TrainedPlanner, softmax, stage_from_distribution
@@ -66,6 +66,13 @@ def test_examples_cover_every_supporter_turn():
     assert ex[0].emotion == "anxiety"
     with pytest.raises(ValueError):
         examples_from_dialogue({"dialog": [{"speaker": "bot", "text": "x"}]})
+
+
+def test_speaker_names_of_every_esconv_layout():
+    # thu-coai splits, ESConv.json and FailedESConv.json name the two speakers differently.
+    assert [speaker_role(s) for s in ("usr", "seeker", " Speaker")] == ["user"] * 3
+    assert [speaker_role(s) for s in ("sys", "supporter", "LISTENER")] == ["assistant"] * 3
+    assert speaker_role("bot") is None and speaker_role(None) is None
 
 
 def test_features_layout():

@@ -22,7 +22,16 @@ from agent.planner.strategies import normalise_strategy
 from agent.records import Utterance
 
 SPLITS = ("train", "valid", "test")
-_ROLE = {"usr": "user", "seeker": "user", "sys": "assistant", "supporter": "assistant"}
+SPEAKER_ROLES = {"usr": "user", "seeker": "user", "speaker": "user",
+                 "sys": "assistant", "supporter": "assistant", "listener": "assistant"}
+"""ESConv's speaker names in its three layouts (the thu-coai splits, ``ESConv.json``,
+``FailedESConv.json``) and the chat role each one plays: the seeker is the user."""
+
+
+def speaker_role(speaker: object) -> str | None:
+    """``"user"`` for the seeker, ``"assistant"`` for the supporter, ``None`` for a name ESConv
+    does not use (case and surrounding spaces ignored)."""
+    return SPEAKER_ROLES.get(str(speaker or "").strip().lower())
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ def examples_from_dialogue(record: dict, dialogue_id: int = 0) -> list[PlannerEx
     out = []
     emotion = str(record.get("emotion_type", "") or "").strip().lower()
     for i, turn in enumerate(record["dialog"]):
-        role = _ROLE.get(turn.get("speaker", ""))
+        role = speaker_role(turn.get("speaker"))
         if role is None:
             raise ValueError(f"dialogue {dialogue_id} turn {i}: unknown speaker {turn.get('speaker')!r}")
         text = str(turn.get("text", turn.get("content", "")))

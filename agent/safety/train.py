@@ -78,23 +78,23 @@ def esconv_seeker_turns(data_dir: Path, split: str, with_context: bool = False) 
     utterances, consecutive ones of one speaker joined, starting with the seeker and ending with
     the supporter (so that roles alternate back from the turn, as the gate's training reads a
     context)."""
-    from agent.planner.data import esconv_path, read_dialogues
+    from agent.planner.data import esconv_path, read_dialogues, speaker_role
 
     out = []
     for record in read_dialogues(esconv_path(data_dir, split)):
-        runs: list[list] = []  # [speaker, text] with consecutive utterances of one speaker joined
+        runs: list[list] = []  # [role, text] with consecutive utterances of one speaker joined
         for turn in record["dialog"]:
-            text = turn["text"].strip()
-            if turn["speaker"] == "usr" and len(text.split()) >= 4:
-                if not with_context:
-                    out.append((text, []))
-                elif runs and runs[-1][0] == "sys":
-                    context = [t for _, t in runs[-CONTEXT_TURNS:]]
-                    out.append((text, context[len(context) % 2:]))
-            if runs and runs[-1][0] == turn["speaker"]:
+            role, text = speaker_role(turn["speaker"]), turn["text"].strip()
+            wanted = role == "user" and len(text.split()) >= 4
+            if wanted and not with_context:
+                out.append((text, []))
+            elif wanted and runs and runs[-1][0] == "assistant":
+                context = [t for _, t in runs[-CONTEXT_TURNS:]]
+                out.append((text, context[len(context) % 2:]))
+            if with_context and runs and runs[-1][0] == role:
                 runs[-1][1] += " " + text
-            else:
-                runs.append([turn["speaker"], text])
+            elif with_context:
+                runs.append([role, text])
     return out
 
 

@@ -95,6 +95,10 @@ class SafetySettings(BaseModel):
     threshold: float = 0.5
     resources: dict[str, str] = Field(default_factory=dict)
     """Extra or replacement crisis resources by locale, e.g. ``{"FR": "Call 3114 ..."}``."""
+    model_dir: str | None = None
+    """Folder of a crisis gate retrained with ``python -m agent.safety.train --out DIR`` (for
+    example with ``--esconv-context``, which fires less on ordinary conversations); ``None``: the
+    shipped gate."""
 
 
 _FILE_DATA: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(

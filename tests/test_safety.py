@@ -137,6 +137,26 @@ def test_load_safety_gate_from_settings():
     assert gate.locale == "UK" and gate.threshold == 0.6
 
 
+def test_settings_point_the_gate_at_a_retrained_folder(tmp_path):
+    import shutil
+
+    # What `python -m agent.safety.train --out DIR` writes, here without the fine-tuned model
+    # (--no-tuned) and with a fusion of its own.
+    shutil.copy(ARTEFACT, tmp_path / ARTEFACT.name)
+    fusion = {"model_threshold": 0.4, "rule_weight": 0.7, "context_weight": 0.9, "shares": {"embedding": 1.0}}
+    (tmp_path / "fusion.json").write_text(json.dumps(fusion))
+    gate = load_safety_gate(Settings.load(config_file=None, safety={"model_dir": str(tmp_path)}))
+    assert (gate.model_threshold, gate.rule_weight, gate.context_weight) == (0.4, 0.7, 0.9)
+    assert gate.model is not None and gate.char_model is None and gate.tuned_model is None
+    assert gate.assess([U("I want to kill myself tonight")]).risk
+    # A folder that holds no gate, or a broken fusion, is an error that names it, not the rules alone.
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "missing"))):
+        load_safety_gate(Settings.load(config_file=None, safety={"model_dir": str(tmp_path / "missing")}))
+    (tmp_path / "fusion.json").write_text("{\"shares\": {}}")
+    with pytest.raises(ValueError, match="model_threshold"):
+        load_safety_gate(Settings.load(config_file=None, safety={"model_dir": str(tmp_path)}))
+
+
 def test_bad_input_gets_a_clear_error(rules_gate):
     with pytest.raises(ValueError):
         rules_gate.assess([])

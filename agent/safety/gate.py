@@ -43,15 +43,17 @@ True
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agent.records import SafetyVerdict, Utterance
-from agent.safety.charmodel import CharRiskModel
-from agent.safety.model import FUSION, RiskModel
+from agent.safety.charmodel import CHAR_ARTEFACT, CharRiskModel
+from agent.safety.model import ARTEFACT, FUSION, RiskModel
 from agent.safety.output_check import check_reply_text
 from agent.safety.signals import ABUSE, CATEGORIES, GUARDS, MEDICAL, noisy_or, normalise, read_signals
 from agent.safety.tuned import TUNED_DIR, TunedRiskModel
@@ -306,8 +308,6 @@ def fuse_model(probs: Mapping[str, float], text: str, model_threshold: float) ->
 
 
 def _fusion_defaults() -> dict[str, Any]:
-    import json
-
     if FUSION.exists():
         return json.loads(FUSION.read_text(encoding="utf-8"))
     return {"model_threshold": 0.5, "rule_weight": 1.0, "shares": {name: 1.0 for name in MODEL_NAMES}}
@@ -318,9 +318,29 @@ def _load_tuned() -> TunedRiskModel | None:
 
 
 def _char_artefact_exists() -> bool:
-    from agent.safety.charmodel import CHAR_ARTEFACT
-
     return CHAR_ARTEFACT.exists()
+
+
+def trained_gate_parts(folder: str | Path) -> dict[str, Any]:
+    """The models and fusion of a gate trained into ``folder`` (``python -m agent.safety.train
+    --out FOLDER`` writes ``risk_model.npz``, ``char_model.npz``, ``tuned/`` and ``fusion.json``),
+    as keyword arguments for ``CrisisGate``. The n-gram and fine-tuned models may be absent (the
+    fusion's shares are then renormalised); the vector model and the fusion may not."""
+    folder = Path(folder)
+    fusion_path = folder / FUSION.name
+    if not (folder / ARTEFACT.name).exists() or not fusion_path.exists():
+        raise FileNotFoundError(f"no trained crisis gate in {folder} (expected {ARTEFACT.name} and {FUSION.name}, "
+                                f"written by `python -m agent.safety.train --out {folder}`)")
+    try:
+        fusion = json.loads(fusion_path.read_text(encoding="utf-8"))
+        fused = {key: fusion[key] for key in ("model_threshold", "shares")}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{fusion_path} is not a gate fusion (model_threshold, shares): {exc}") from exc
+    char_path, tuned_dir = folder / CHAR_ARTEFACT.name, folder / TUNED_DIR.name
+    return {"model": RiskModel.load(folder / ARTEFACT.name),
+            "char_model": CharRiskModel.load(char_path) if char_path.exists() else None,
+            "tuned_model": TunedRiskModel.load(tuned_dir) if (tuned_dir / "model.safetensors").exists() else None,
+            **fused, "rule_weight": fusion.get("rule_weight", 1.0), "context_weight": fusion.get("context_weight", 1.0)}
 
 
 def _guard_factor(text: str, category: str) -> float:
@@ -336,7 +356,9 @@ def load_safety_gate(settings: Any = None, *, encoder: Any = None) -> CrisisGate
     """The gate the SDK uses, built from ``settings.safety`` (``None`` when safety is disabled).
 
     Pass the shared turn encoder so that the gate's one MiniLM encoding is reused by the
-    perceivers. A missing model artefact falls back to the rules alone rather than failing.
+    perceivers. A missing shipped model artefact falls back to the rules alone rather than
+    failing; ``settings.safety.model_dir`` names a retrained gate's folder instead (see
+    ``trained_gate_parts``), which must hold one.
     """
     if settings is None:
         from agent.settings import Settings
@@ -345,9 +367,12 @@ def load_safety_gate(settings: Any = None, *, encoder: Any = None) -> CrisisGate
     cfg = settings.safety
     if not cfg.enabled:
         return None
-    try:
-        model = RiskModel.load()
-    except FileNotFoundError:
-        model = None
-    return CrisisGate(locale=cfg.locale, threshold=cfg.threshold, resources=cfg.resources,
-                      model=model, encoder=encoder)
+    if cfg.model_dir:
+        # A gate the builder trained: it must be there (falling back to rules would hide a typo).
+        parts = trained_gate_parts(cfg.model_dir)
+    else:
+        try:
+            parts = {"model": RiskModel.load()}
+        except FileNotFoundError:
+            parts = {"model": None}
+    return CrisisGate(locale=cfg.locale, threshold=cfg.threshold, resources=cfg.resources, encoder=encoder, **parts)

@@ -21,8 +21,10 @@ written together stay in one fold, a closer stand-in for new wording than random
 candidate is scored as the whole gate (rules with context + out-of-fold model probabilities) on
 round4 to round8, the sets the rules were not written on, and the most sensitive setting whose
 false alarms on their hard negatives stay within budget wins.
-Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``.
-About 27 minutes on this 2-core CPU (1639 s; 5 when the cached out-of-fold predictions serve)."""
+Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``
+(``--out DIR``: those files in ``DIR``, used by the agent when ``safety.model_dir`` names it).
+About 27 minutes on this 2-core CPU (1639 s; 5 when the cached out-of-fold predictions serve);
+with ``--esconv-context`` 47 minutes (2,799 s)."""
 
 from __future__ import annotations
 
@@ -389,7 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--char-features", type=int, default=30000)
     parser.add_argument("--false-alarm-budget", type=float, default=0.05,
                         help="most out-of-fold false alarms on hand-written hard negatives when choosing the fusion")
-    parser.add_argument("--out", type=Path, default=ARTEFACT)
+    parser.add_argument("--out", type=Path, default=ARTEFACT.parent,
+                        help="folder for the gate's artefacts (default: the shipped ones); a gate trained elsewhere "
+                             "is used by setting safety.model_dir to it")
     parser.add_argument("--probe-files", type=Path, nargs="*", default=[PROBES / f"{n}.jsonl" for n in TUNING_PROBES],
                         help="tuning probes added to the training texts (never a held-out file)")
     parser.add_argument("--no-tuned", action="store_true", help="skip the fine-tuned model (the two regressions only; removes an older tuned/)")
@@ -420,13 +424,14 @@ def main(argv: list[str] | None = None) -> int:
         fusion, cv, grid = choose_fusion(data, args, tuned_options)
 
     # Final models on all examples (the regressions on the single turns).
+    args.out.mkdir(parents=True, exist_ok=True)
     emb = fit_embedding(X[single], y[single], w[single], args.C)
-    RiskModel(emb.coef_, emb.intercept_, tuple(str(c) for c in emb.classes_)).save(args.out)
+    RiskModel(emb.coef_, emb.intercept_, tuple(str(c) for c in emb.classes_)).save(args.out / ARTEFACT.name)
     vec, chr_ = fit_char([t for t, k in zip(texts, single) if k], y[single], w[single], args.char_C, args.char_features)
     vocab = [g for g, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
-    char_out = args.out.parent / CHAR_ARTEFACT.name
+    char_out = args.out / CHAR_ARTEFACT.name
     CharRiskModel(vocab, vec.idf_, chr_.coef_, chr_.intercept_, tuple(str(c) for c in chr_.classes_)).save(char_out)
-    tuned_dir = args.out.parent / TUNED_DIR.name
+    tuned_dir = args.out / TUNED_DIR.name
     if tuned_options is not None:
         from agent.safety.tuned import fit_tuned
 
@@ -436,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     elif tuned_dir.exists():
         # An older fine-tuned model left beside this fusion would still be loaded by the gate.
         shutil.rmtree(tuned_dir)
-    (args.out.parent / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
+    (args.out / FUSION.name).write_text(json.dumps(fusion, indent=2) + "\n")
 
     metrics = {
         "seed": args.seed, "C": args.C, "char_C": args.char_C, "char_features": len(vocab), "data_split": args.split,
@@ -454,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                  + (f" The fusion was kept from {args.keep_fusion} (no CV in this run)." if args.keep_fusion else "")),
         "seconds": round(time.time() - t0, 1),
     }
-    (args.out.parent / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps({k: v for k, v in metrics.items() if k != "cv5_grouped_grid"}, indent=2))
     return 0
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent.records import Utterance
-from agent.safety.gate import CrisisGate
+from agent.safety.gate import CrisisGate, trained_gate_parts
 from agent.safety.model import RiskModel
 
 PROBES = Path(__file__).resolve().parents[1] / "tests" / "safety_probes"
@@ -150,22 +150,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write the tables to {RESULTS}")
     parser.add_argument("--show-errors", action="store_true")
     parser.add_argument("--sets", nargs="*", help="probe sets to score (default: every tuning and held-out file)")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="score the gate trained into this folder (python -m agent.safety.train --out DIR) "
+                             "instead of the shipped one")
     args = parser.parse_args(argv)
+    if args.write and args.model_dir:
+        parser.error("--write records the shipped gate; drop --model-dir")
 
     import torch
 
     torch.set_num_threads(1)
-    model = RiskModel.load()
-    gates = {"rules + model (default)": CrisisGate(locale=args.locale, model=model),
+    parts = trained_gate_parts(args.model_dir) if args.model_dir else {"model": RiskModel.load()}
+    gates = {"rules + model (default)": CrisisGate(locale=args.locale, **parts),
              "rules only": CrisisGate(locale=args.locale, model=None),
-             "model only": CrisisGate(locale=args.locale, model=model, model_weight=1.0, context_turns=0)}
+             "model only": CrisisGate(locale=args.locale, **parts, model_weight=1.0, context_turns=0)}
     # "model only": the rules are switched off by giving it a gate whose rules never fire.
     gates["model only"].assess = _model_only(gates["model only"])  # type: ignore[method-assign]
 
     lines = ["| probe set | gate | risk probes | non-risk probes | recall | false alarms | category acc. | resource in first 2 sentences |",
              "|---|---|---|---|---|---|---|---|"]
+    texts: list[str] = []  # the first 100 scored probes (dev's, by default) time the gate
     for split in args.sets or probe_sets(args.probes):
         probes = load_probes(args.probes / f"{split}.jsonl")
+        texts += [p["text"] for p in probes][: 100 - len(texts)]
         for name, gate in gates.items():
             r = score(gate, probes)
             lines.append(f"| {split} | {name} | {r['n_risk']} | {r['n_none']} | {r['recall']:.3f} | "
@@ -177,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  [{split}] false alarm: {t}")
     table = "\n".join(lines)
 
-    texts = [p["text"] for p in load_probes(args.probes / "dev.jsonl")][:100]
     history = ("I've had a rough week at work.", "I'm sorry to hear that. What happened?",
                "My manager keeps piling things on and I can't sleep.", "That sounds exhausting.")
     lat = ["| assess path | dialogue | median ms | p95 ms |", "|---|---|---|---|"]

@@ -8,7 +8,7 @@ false-alarm rate: most flags on these conversations are false alarms, some are n
 also assessed alone, which shows what reading the conversation adds. ``--show N`` prints the
 first N flagged turns (id, category, score, the turn) for reading by hand.
 
-    python -m eval.safety_conversations [--split valid] [--limit N] [--show 20]
+    python -m eval.safety_conversations [--split valid] [--limit N] [--show 20] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -40,15 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     parser.add_argument("--limit", type=int, default=None, help="only the first N seeker turns")
     parser.add_argument("--show", type=int, default=0, help="print the first N flagged turns")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="measure the gate trained into this folder (python -m agent.safety.train --out DIR)")
     args = parser.parse_args(argv)
 
     from agent.safety.gate import load_safety_gate
+    from agent.settings import Settings
 
     try:
         turns = seeker_turns(args.data_dir, args.split, args.limit)
     except FileNotFoundError as exc:
         raise SystemExit(str(exc)) from exc
-    gate = load_safety_gate()
+    gate = load_safety_gate(Settings.load(config_file=None, safety={"model_dir": str(args.model_dir)})
+                            if args.model_dir else None)
     t0 = time.perf_counter()
     flagged, alone, categories, problems = [], 0, Counter(), Counter()
     for i, (turn_id, problem, dialogue) in enumerate(turns):

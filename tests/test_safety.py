@@ -157,6 +157,25 @@ def test_settings_point_the_gate_at_a_retrained_folder(tmp_path):
         load_safety_gate(Settings.load(config_file=None, safety={"model_dir": str(tmp_path)}))
 
 
+def test_probe_evaluation_scores_a_retrained_folder(tmp_path, capsys):
+    import shutil
+
+    from eval.safety import main as evaluate
+
+    gate_dir, probes = tmp_path / "gate", tmp_path / "probes"
+    gate_dir.mkdir(), probes.mkdir()
+    shutil.copy(ARTEFACT, gate_dir / ARTEFACT.name)
+    (gate_dir / "fusion.json").write_text(json.dumps({"model_threshold": 0.3, "shares": {"embedding": 1.0}}))
+    (probes / "mine.jsonl").write_text(
+        '{"id": 1, "label": "risk", "category": "suicide_self_harm", "text": "I am going to end my life tonight"}\n'
+        '{"id": 2, "label": "none", "text": "The match tonight was a total killer, we lost by forty"}\n')
+    assert evaluate(["--model-dir", str(gate_dir), "--probes", str(probes), "--sets", "mine"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| mine | rules + model"))
+    assert row.split("|")[5:7] == [" 1.000 ", " 0.000 "]  # recall, false alarms
+    with pytest.raises(SystemExit):  # the results file records the shipped gate only
+        evaluate(["--model-dir", str(gate_dir), "--write"])
+
+
 def test_bad_input_gets_a_clear_error(rules_gate):
     with pytest.raises(ValueError):
         rules_gate.assess([])

@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = {
         "seed": args.seed, "C": args.C, "char_C": args.char_C, "char_features": len(vocab), "data_split": args.split,
-        "command": "python -m agent.safety.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python -m agent.safety.train", *(argv if argv is not None else sys.argv[1:])]),
         "models": {"embedding": "LR on the all-MiniLM-L6-v2 vector of the current user turn (384-d)",
                    "char": "LR on char 2-5-gram TF-IDF (char_wb)",
                    "tuned": f"MiniLM upper layers fine-tuned over the shared lower states of the turn and "

@@ -326,7 +326,7 @@ def trained_gate_parts(folder: str | Path) -> dict[str, Any]:
     --out FOLDER`` writes ``risk_model.npz``, ``char_model.npz``, ``tuned/`` and ``fusion.json``),
     as keyword arguments for ``CrisisGate``. The n-gram and fine-tuned models may be absent (the
     fusion's shares are then renormalised); the vector model and the fusion may not."""
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     fusion_path = folder / FUSION.name
     if not (folder / ARTEFACT.name).exists() or not fusion_path.exists():
         raise FileNotFoundError(f"no trained crisis gate in {folder} (expected {ARTEFACT.name} and {FUSION.name}, "

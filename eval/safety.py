@@ -87,7 +87,7 @@ def load_probes(path: Path) -> list[dict]:
 
 def probe_sets(folder: Path = PROBES) -> list[str]:
     """The tuning sets in their training order, then every held-out file (heldout, heldout2, ...)."""
-    from agent.safety.train import TUNING_PROBES
+    from agent.safety.tuning_data import TUNING_PROBES
 
     held = sorted((p.stem for p in folder.glob("heldout*.jsonl")), key=lambda s: (len(s), s))
     return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + held
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             lat.append(f"| {name} | {label} | {med:.2f} | {p95:.2f} |")
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
-    from agent.safety.train import RULES_UNSEEN, TUNING_PROBES
+    from agent.safety.tuning_data import RULES_UNSEEN, TUNING_PROBES
 
     rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN]
     out = (f"Probe set: tests/safety_probes ({', '.join(rules_seen)} = tuning: rules written on them, models "

@@ -22,7 +22,7 @@ import numpy as np
 
 def tuned_oof(data, epochs: int, seed: int) -> np.ndarray:
     """Out-of-fold class probabilities of MiniLM fine-tuned with a linear head (mean pooling), on
-    ``data``'s folds (an ``agent.safety.train.TuningData``)."""
+    ``data``'s folds (an ``agent.safety.tuning_data.TuningData``)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -79,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from agent.safety import train as T
+    from agent.safety.tuning_data import PROBES, TUNING_PROBES, tuning_data
 
     torch.set_num_threads(args.threads)
     # The training command's data, folds and out-of-fold models.
-    data = T.tuning_data(args.data_dir, "train", 1500, args.seed, [T.PROBES / f"{n}.jsonl" for n in T.TUNING_PROBES])
+    data = tuning_data(args.data_dir, "train", 1500, args.seed, [PROBES / f"{n}.jsonl" for n in TUNING_PROBES])
     oof = T.out_of_fold_models(data, 2.0, 30.0, 30000)
     emb, char = oof["embedding"], oof["char"]
     tuned = tuned_oof(data, args.epochs, args.seed)

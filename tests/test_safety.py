@@ -441,7 +441,7 @@ def test_gate_gives_the_tuned_model_the_recent_turns_with_their_speakers():
 
 
 def test_training_refuses_heldout_files():
-    from agent.safety.train import read_probe_file
+    from agent.safety.tuning_data import read_probe_file
 
     for name in sorted(p.name for p in PROBES.glob("heldout*.jsonl")):
         with pytest.raises(ValueError, match="held-out"):
@@ -454,7 +454,7 @@ def test_corpus_negatives_keep_their_conversation(tmp_path):
     supporter last, at most four)."""
     import json
 
-    from agent.safety.train import esconv_seeker_turns
+    from agent.safety.tuning_data import esconv_seeker_turns
 
     dialog = [("sys", "Hello, how can I help today?"), ("usr", "Hi there."), ("usr", "I lost my job last week."),
               ("sys", "I'm sorry."), ("sys", "How are you coping with it?"), ("usr", "Not great, to be honest."),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -138,8 +139,6 @@ def test_load_safety_gate_from_settings():
 
 
 def test_settings_point_the_gate_at_a_retrained_folder(tmp_path):
-    import shutil
-
     # What `python -m agent.safety.train --out DIR` writes, here without the fine-tuned model
     # (--no-tuned) and with a fusion of its own.
     shutil.copy(ARTEFACT, tmp_path / ARTEFACT.name)
@@ -158,8 +157,6 @@ def test_settings_point_the_gate_at_a_retrained_folder(tmp_path):
 
 
 def test_probe_evaluation_scores_a_retrained_folder(tmp_path, capsys):
-    import shutil
-
     from eval.safety import main as evaluate
 
     gate_dir, probes = tmp_path / "gate", tmp_path / "probes"
@@ -452,8 +449,6 @@ def test_corpus_negatives_keep_their_conversation(tmp_path):
     """ESConv seeker turns as negatives: alone by default (the shipped gate), or with
     ``with_context`` the conversation before them (runs of one speaker joined, seeker first and
     supporter last, at most four)."""
-    import json
-
     from agent.safety.tuning_data import esconv_seeker_turns
 
     dialog = [("sys", "Hello, how can I help today?"), ("usr", "Hi there."), ("usr", "I lost my job last week."),
@@ -473,8 +468,6 @@ def test_corpus_negatives_keep_their_conversation(tmp_path):
 
 
 def test_conversation_measurement_reads_every_seeker_turn_in_its_conversation(tmp_path):
-    import json
-
     from eval.safety_conversations import seeker_turns
 
     (tmp_path / "esconv").mkdir()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.planner.data import esconv_path, examples_from_dialogue, read_dialogues
+from agent.planner.data import esconv_path, examples_from_dialogue, read_dialogues, speaker_role
 from agent.planner.features import (
     CONTEXT_FEATURES,
     FEATURE_DIM,
@@ -67,7 +67,7 @@ def split_arrays(data_dir: Path, split: str, tagger=None) -> dict:
         vec = vectors[offset: offset + len(record["dialog"])]
         tagged = None
         if tagger is not None:
-            rows = [k for k, t in enumerate(record["dialog"]) if t["speaker"] == "sys"]
+            rows = [k for k, t in enumerate(record["dialog"]) if speaker_role(t["speaker"]) == "assistant"]
             tagged = dict(zip(rows, tagger.tag(vec[rows]))) if rows else {}
         for ex in examples_from_dialogue(record, d):
             t = ex.turn_index
@@ -83,10 +83,10 @@ def split_arrays(data_dir: Path, split: str, tagger=None) -> dict:
             prev_last.append(history[-2:])
             n_sys.append(len(history))
         offset += len(record["dialog"])
-    sys_rows = [i for i, t in enumerate(t for r in records for t in r["dialog"]) if t["speaker"] == "sys"]
-    sys_labels = [STRATEGIES.index(x) for r in records for ex in examples_from_dialogue(r) for x in [ex.strategy]]
+    # One example per supporter utterance, in file order: the tagger's rows and labels.
+    sys_rows = [i for i, t in enumerate(t for r in records for t in r["dialog"]) if speaker_role(t["speaker"]) == "assistant"]
     return {"X": np.stack(xs), "y": np.array(ys), "prev": prev_last, "n_sys": np.array(n_sys), "dialogue": np.array(dialogue_ids),
-            "fields": fields, "sys_vectors": vectors[sys_rows], "sys_labels": np.array(sys_labels)}
+            "fields": fields, "sys_vectors": vectors[sys_rows], "sys_labels": np.array(ys)}
 
 
 def turn_subset(arrays: dict, rows: np.ndarray) -> dict:
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / WEIGHTS, **params)
     metrics = {
-        "command": "python -m agent.planner.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python -m agent.planner.train", *(sys.argv[1:] if argv is None else argv)]),
         "seed": args.seed, "train_split": "esconv/train.txt (910 dialogues, conversation level)",
         "selection": f"out-of-fold predictions on train ({args.folds} dialogue-level folds)",
         "scored_on": "esconv/valid.txt (195 dialogues), not used by any choice except the tagger's C",

@@ -2,7 +2,8 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-models train on them; ``round4`` ... ``round8``: model training data the rules never saw) and the
+models train on them; ``round4`` ... ``round8``: model training data the rules never saw), ``round9``
+(written for training; only the conversation-trained gate of ``results_safety.md`` learnt from it) and the
 held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
 gate and for its rules and models alone; the share of crisis replies with a resource in their
 first two sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
@@ -72,7 +73,12 @@ first measured with the round7 gate: 0.960 / 0.060). round8 joined the training 
 4-epoch model scored worse on the held-out sets (seven together 0.952 / 0.063, against 0.959 / 0.054
 for the round7 gate), and 6 epochs, chosen over 4 by grouped CV on round4-8 (0.907 / 0.0495 against
 0.899 / 0.050) before being scored on any held-out set, ship: the rows above (seven together
-0.963 / 0.065)."""
+0.963 / 0.065). Later that evening four more writers wrote `round9` (330 risk, 550 non-risk, mostly
+ordinary support conversations, against the gate's over-reading of them; first measured 0.906 /
+0.135) and two more wrote `heldout8` (100 + 100; first measured with the shipped gate: 0.950 /
+0.110; eight sets together 0.961 / 0.071). The gate trained with round9 scored 0.958 / 0.075 on the
+eight sets, lower on recall minus false alarms, which the rule fixed before scoring forbids; it is
+not shipped, and round9 is scored here as text the shipped gate never saw."""
 NOTES_MARKER = "<!-- notes: kept by `python -m eval.safety --write` -->"
 RESULTS = Path(__file__).resolve().parent / "benchmarks" / "results_safety.md"
 
@@ -86,11 +92,13 @@ def load_probes(path: Path) -> list[dict]:
 
 
 def probe_sets(folder: Path = PROBES) -> list[str]:
-    """The tuning sets in their training order, then every held-out file (heldout, heldout2, ...)."""
+    """The tuning sets in their training order, then the sets written for training that the shipped
+    gate was not trained on (round9), then every held-out file (heldout, heldout2, ...)."""
     from agent.safety.tuning_data import TUNING_PROBES
 
     held = sorted((p.stem for p in folder.glob("heldout*.jsonl")), key=lambda s: (len(s), s))
-    return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + held
+    untrained = sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in TUNING_PROBES and p.stem not in held)
+    return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + untrained + held
 
 
 def dialogue_of(probe: dict) -> list[Utterance]:
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locale", default="US")
     parser.add_argument("--write", action="store_true", help=f"write the tables to {RESULTS}")
     parser.add_argument("--show-errors", action="store_true")
-    parser.add_argument("--sets", nargs="*", help="probe sets to score (default: every tuning and held-out file)")
+    parser.add_argument("--sets", nargs="*", help="probe sets to score (default: every file, tuning sets first, held-out sets last)")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="score the gate trained into this folder (python -m agent.safety.train --out DIR) "
                              "instead of the shipped one")
@@ -196,9 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     from agent.safety.tuning_data import RULES_UNSEEN, TUNING_PROBES
 
     rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN]
+    rules_unseen = [s for s in TUNING_PROBES if s in RULES_UNSEEN]
+    untrained = [s for s in probe_sets(args.probes) if s not in TUNING_PROBES and not s.startswith("heldout")]
     out = (f"Probe set: tests/safety_probes ({', '.join(rules_seen)} = tuning: rules written on them, models "
-           f"trained on them; {', '.join(RULES_UNSEEN)} = model training data only, the fusion chosen on them; "
-           f"heldout* = held out, never tuned or trained on). "
+           f"trained on them; {', '.join(rules_unseen)} = model training data only, the fusion chosen on them; "
+           + (f"{', '.join(untrained)} = written for training, not in the shipped gate's training data; " if untrained else "")
+           + "heldout* = held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n{HISTORY}\n\n"
            f"Latency per `assess` call, {machine} (shared machine; the model path includes one MiniLM "
            f"encoding of the current turn and the fine-tuned upper layers over it and the earlier turns, whose "

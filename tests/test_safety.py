@@ -173,6 +173,16 @@ def test_probe_evaluation_scores_a_retrained_folder(tmp_path, capsys):
         evaluate(["--model-dir", str(gate_dir), "--write"])
 
 
+def test_probe_sets_order_tuning_then_untrained_then_held_out(tmp_path):
+    """The evaluation scores the tuning sets in training order, then sets written for training that
+    the shipped gate did not learn from (round9), then the held-out sets in their numbering."""
+    from eval.safety import probe_sets
+
+    for name in ("heldout10", "round9", "heldout2", "round2", "dev", "heldout"):
+        (tmp_path / f"{name}.jsonl").write_text("")
+    assert probe_sets(tmp_path) == ["dev", "round2", "round9", "heldout", "heldout2", "heldout10"]
+
+
 def test_bad_input_gets_a_clear_error(rules_gate):
     with pytest.raises(ValueError):
         rules_gate.assess([])
@@ -290,7 +300,8 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
         # Held out, never tuned or trained on (heldout*): results_safety.md has heldout 0.978 /
         # 0.089, heldout2 0.938 / 0.047, heldout3 1.000 / 0.037 (the one that meets the 0.98 /
         # 0.05 target), heldout4 0.960 / 0.050, heldout5 0.940 / 0.040, heldout6 0.950 / 0.100,
-        # heldout7 0.980 / 0.090.
+        # heldout7 0.980 / 0.090, heldout8 0.950 / 0.110; and round9, written for training but not
+        # in the shipped gate's training data, 0.906 / 0.135.
         # These floors are those values minus a small margin and only guard against regressions.
         min_recall, max_false_alarm = FLOORS[name]
         assert recall >= min_recall and false_alarm <= max_false_alarm, (recall, false_alarm)
@@ -300,7 +311,7 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
 
 FLOORS = {"heldout.jsonl": (0.97, 0.11), "heldout2.jsonl": (0.90, 0.07), "heldout3.jsonl": (0.97, 0.04),
           "heldout4.jsonl": (0.94, 0.07), "heldout5.jsonl": (0.92, 0.06), "heldout6.jsonl": (0.93, 0.12),
-          "heldout7.jsonl": (0.96, 0.11)}
+          "heldout7.jsonl": (0.96, 0.11), "heldout8.jsonl": (0.94, 0.12), "round9.jsonl": (0.89, 0.145)}
 
 
 def test_calibrate_and_char_ngrams_by_hand():

@@ -91,14 +91,21 @@ def load_probes(path: Path) -> list[dict]:
     return rows
 
 
+def untrained_sets(folder: Path = PROBES) -> list[str]:
+    """Probe files that are neither tuning sets nor held out: written for training, but not in the
+    shipped gate's training data (round9)."""
+    from agent.safety.tuning_data import TUNING_PROBES
+
+    return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in TUNING_PROBES and not p.stem.startswith("heldout"))
+
+
 def probe_sets(folder: Path = PROBES) -> list[str]:
-    """The tuning sets in their training order, then the sets written for training that the shipped
-    gate was not trained on (round9), then every held-out file (heldout, heldout2, ...)."""
+    """The tuning sets in their training order, then ``untrained_sets``, then every held-out file
+    (heldout, heldout2, ...)."""
     from agent.safety.tuning_data import TUNING_PROBES
 
     held = sorted((p.stem for p in folder.glob("heldout*.jsonl")), key=lambda s: (len(s), s))
-    untrained = sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in TUNING_PROBES and p.stem not in held)
-    return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + untrained + held
+    return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + untrained_sets(folder) + held
 
 
 def dialogue_of(probe: dict) -> list[Utterance]:
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN]
     rules_unseen = [s for s in TUNING_PROBES if s in RULES_UNSEEN]
-    untrained = [s for s in probe_sets(args.probes) if s not in TUNING_PROBES and not s.startswith("heldout")]
+    untrained = untrained_sets(args.probes)
     out = (f"Probe set: tests/safety_probes ({', '.join(rules_seen)} = tuning: rules written on them, models "
            f"trained on them; {', '.join(rules_unseen)} = model training data only, the fusion chosen on them; "
            + (f"{', '.join(untrained)} = written for training, not in the shipped gate's training data; " if untrained else "")

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.emotions import ED32
-from agent.planner.data import SPEAKER_ROLES, read_esconv_records, speaker_role
+from agent.planner.data import SPEAKER_ROLES, read_esconv_records, speaker_role, turn_strategy_label
 from agent.planner.strategies import normalise_strategy
 from agent.records import Utterance
 
@@ -161,7 +161,7 @@ def _esconv_turns(where: str, record: object) -> list[tuple[str, str, str | None
             raise ValueError(f"{where} turn {j}: no 'text' (or 'content') string")
         strategy = None
         if role == "assistant":
-            raw = turn.get("strategy") or (turn.get("annotation") or {}).get("strategy")
+            raw = turn_strategy_label(turn)
             try:
                 strategy = _strategy(raw) if raw else "Others"
             except ValueError as exc:

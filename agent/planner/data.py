@@ -95,6 +95,12 @@ def read_dialogues(path: str | Path) -> Iterator[dict]:
         yield record
 
 
+def turn_strategy_label(turn: dict) -> str | None:
+    """A supporter turn's strategy label as written, or ``None``: the thu-coai/esconv splits keep it
+    in ``strategy``, the original ``ESConv.json`` in ``annotation.strategy``."""
+    return turn.get("strategy") or (turn.get("annotation") or {}).get("strategy")
+
+
 def examples_from_dialogue(record: dict, dialogue_id: int = 0) -> list[PlannerExample]:
     """One ``PlannerExample`` per supporter turn of an ESConv dialogue record."""
     context: list[Utterance] = []
@@ -107,7 +113,7 @@ def examples_from_dialogue(record: dict, dialogue_id: int = 0) -> list[PlannerEx
             raise ValueError(f"dialogue {dialogue_id} turn {i}: unknown speaker {turn.get('speaker')!r}")
         text = str(turn.get("text", turn.get("content", "")))
         if role == "assistant":
-            raw = turn.get("strategy") or (turn.get("annotation") or {}).get("strategy")
+            raw = turn_strategy_label(turn)
             strategy = normalise_strategy(raw) if raw else "Others"
             out.append(PlannerExample(tuple(context), tuple(strategies), strategy, emotion, dialogue_id, i))
             strategies.append(strategy)

@@ -19,7 +19,7 @@ Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.
 (``--out DIR``: those files in ``DIR``, used by the agent when ``safety.model_dir`` names it).
 About 27 minutes on this 2-core CPU (1639 s; 5 when the cached out-of-fold predictions serve);
 with ``--esconv-context`` 47 minutes (2,799 s); with round9 among the probe files (the conversation-trained
-gate: ``--probe-files tests/safety_probes/{dev,round?}.jsonl``) 37 minutes (2,212 s)."""
+gate: ``--probe-files tests/safety_probes/dev.jsonl tests/safety_probes/round?.jsonl``) 37 minutes (2,212 s)."""
 
 from __future__ import annotations
 

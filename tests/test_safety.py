@@ -169,9 +169,9 @@ def test_probe_evaluation_scores_a_retrained_folder(tmp_path, capsys):
     (probes / "heldout.jsonl").write_text(
         '{"id": 3, "label": "risk", "category": "suicide_self_harm", "text": "I have the pills counted out for tonight"}\n'
         '{"id": 4, "label": "none", "text": "my sister is killing it at uni, so proud"}\n'
-        '{"id": 6, "label": "risk", "category": "medical_emergency", "text": "my dad collapsed and is not breathing"}\n')
+        '{"id": 5, "label": "risk", "category": "medical_emergency", "text": "my dad collapsed and is not breathing"}\n')
     (probes / "heldout2.jsonl").write_text(
-        '{"id": 5, "label": "risk", "category": "harm_to_others", "text": "I am going to stab him when he gets home"}\n')
+        '{"id": 6, "label": "risk", "category": "harm_to_others", "text": "I am going to stab him when he gets home"}\n')
     assert evaluate(["--model-dir", str(gate_dir), "--probes", str(probes), "--sets", "mine", "heldout", "heldout2"]) == 0
     rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line.split("|")[3:7]
             for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}

@@ -43,17 +43,17 @@ def load_probes(path: Path) -> list[dict]:
 def untrained_sets(folder: Path = PROBES) -> list[str]:
     """Probe files that are neither tuning sets nor held out: written for training, but not in the
     shipped gate's training data (round9)."""
-    from agent.safety.tuning_data import TUNING_PROBES
+    from agent.safety.tuning_data import TUNING_PROBES, is_held_out
 
-    return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in TUNING_PROBES and not p.stem.startswith("heldout"))
+    return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in TUNING_PROBES and not is_held_out(p.stem))
 
 
 def probe_sets(folder: Path = PROBES) -> list[str]:
     """The tuning sets in their training order, then ``untrained_sets``, then every held-out file
     (heldout, heldout2, ...)."""
-    from agent.safety.tuning_data import TUNING_PROBES
+    from agent.safety.tuning_data import TUNING_PROBES, is_held_out
 
-    held = sorted((p.stem for p in folder.glob("heldout*.jsonl")), key=lambda s: (len(s), s))
+    held = sorted((p.stem for p in folder.glob("*.jsonl") if is_held_out(p.stem)), key=lambda s: (len(s), s))
     return [s for s in TUNING_PROBES if (folder / f"{s}.jsonl").exists()] + untrained_sets(folder) + held
 
 
@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from agent.safety.tuning_data import RULES_UNSEEN, TUNING_PROBES, is_held_out
+
     torch.set_num_threads(1)
     parts = trained_gate_parts(args.model_dir) if args.model_dir else {"model": RiskModel.load()}
     gates = {"rules + model (default)": CrisisGate(locale=args.locale, **parts),
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
              "|---|---|---|---|---|---|---|---|"]
     texts: list[str] = []  # the first 100 scored probes (dev's, by default) time the gate
     splits = args.sets or probe_sets(args.probes)
-    held = [s for s in splits if s.startswith("heldout")]
+    held = [s for s in splits if is_held_out(s)]
     held_counts = {name: dict.fromkeys(COUNTS, 0) for name in gates}
     for split in splits:
         probes = load_probes(args.probes / f"{split}.jsonl")
@@ -178,8 +180,6 @@ def main(argv: list[str] | None = None) -> int:
             lat.append(f"| {name} | {label} | {med:.2f} | {p95:.2f} |")
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
-    from agent.safety.tuning_data import RULES_UNSEEN, TUNING_PROBES
-
     rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN]
     rules_unseen = [s for s in TUNING_PROBES if s in RULES_UNSEEN]
     untrained = untrained_sets(args.probes)

@@ -38,6 +38,12 @@ from agent.safety.tuned import CONTEXT_TURNS
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
 TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8")
 RULES_UNSEEN = ("round4", "round5", "round6", "round7", "round8", "round9")
+
+
+def is_held_out(probe_set: str) -> bool:
+    """Whether a probe set (file stem or name) is held out: named ``heldout*``, never trained or
+    tuned on, only scored (``eval.safety``)."""
+    return probe_set.startswith("heldout")
 """Tuning sets written after the rules and by writers who saw none of the project's text: the
 fusion is chosen on their cross-validated figures, since the sets the rules were written on
 flatter the rules. (round9 counts only when it is trained on, which the shipped gate is not.)"""
@@ -101,7 +107,7 @@ def corpus_negatives(data_dir: Path, split: str, n_each: int, seed: int,
 
 
 def read_probe_file(path: Path) -> list[dict]:
-    if path.name.startswith("heldout"):
+    if is_held_out(path.name):
         raise ValueError(f"{path} is a held-out probe set; it must not be trained or tuned on")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.emotions import ED32
-from agent.planner.data import SPEAKER_ROLES, read_esconv_records, speaker_role, turn_strategy_label
+from agent.planner.data import esconv_turns, read_esconv_records
 from agent.planner.strategies import normalise_strategy
 from agent.records import Utterance
 
@@ -145,28 +145,17 @@ def _strategy(raw: str) -> str:
 
 
 def _esconv_turns(where: str, record: object) -> list[tuple[str, str, str | None]]:
-    """``(role, text, strategy)`` per turn of one record; ``ValueError`` naming ``where``."""
-    if not isinstance(record, dict) or not isinstance(record.get("dialog"), list):
-        raise ValueError(f"{where}: no 'dialog' list (expected an ESConv dialogue)")
+    """``(role, stripped text, normalised strategy)`` per turn of one record (``esconv_turns``);
+    ``ValueError`` naming ``where``."""
     turns = []
-    for j, turn in enumerate(record["dialog"]):
-        if not isinstance(turn, dict):
-            raise ValueError(f"{where} turn {j}: not an object")
-        role = speaker_role(turn.get("speaker"))
-        if role is None:
-            raise ValueError(f"{where} turn {j}: unknown speaker {turn.get('speaker')!r} "
-                             f"(expected one of {sorted(SPEAKER_ROLES)})")
-        text = turn.get("text", turn.get("content"))
-        if not isinstance(text, str):
-            raise ValueError(f"{where} turn {j}: no 'text' (or 'content') string")
+    for j, turn in enumerate(esconv_turns(record, where)):
         strategy = None
-        if role == "assistant":
-            raw = turn_strategy_label(turn)
+        if turn.role == "assistant":
             try:
-                strategy = _strategy(raw) if raw else "Others"
+                strategy = _strategy(turn.strategy_label) if turn.strategy_label else "Others"
             except ValueError as exc:
                 raise ValueError(f"{where} turn {j}: {exc}") from exc
-        turns.append((role, text.strip(), strategy))
+        turns.append((turn.role, turn.text.strip(), strategy))
     return turns
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.planner.data import esconv_path, examples_from_dialogue, read_dialogues
+from agent.planner.data import esconv_path, examples_from_dialogue, read_dialogues, split_texts
 from agent.records import EmotionReading
 from eval.strategy_metrics import strategy_report
 
@@ -51,7 +51,7 @@ def turns(data_dir: Path, split: str) -> list[tuple]:
     from agent.perception.embedder import encode_cached
 
     records = list(read_dialogues(esconv_path(data_dir, split)))
-    vectors = encode_cached([str(t.get("text", "")) for r in records for t in r["dialog"]])
+    vectors = encode_cached(split_texts(data_dir, split))
     out, offset = [], 0
     for d, record in enumerate(records):
         for ex in examples_from_dialogue(record, d):

@@ -23,11 +23,11 @@ from agent.records import Utterance
 
 def seeker_turns(data_dir: Path, split: str, limit: int | None = None) -> list[tuple[str, str, list[Utterance]]]:
     """``(turn id, problem type, dialogue ending with the seeker's turn)`` for every seeker turn."""
-    from agent.planner.data import esconv_path, read_dialogues, speaker_role
+    from agent.planner.data import esconv_path, esconv_turns, read_esconv_records
 
     out = []
-    for d, record in enumerate(read_dialogues(esconv_path(data_dir, split))):
-        dialogue = [Utterance(speaker_role(t["speaker"]), str(t["text"]).strip()) for t in record["dialog"]]
+    for d, (where, record) in enumerate(read_esconv_records(esconv_path(data_dir, split))):
+        dialogue = [Utterance(t.role, t.text.strip()) for t in esconv_turns(record, where)]
         for k, u in enumerate(dialogue):
             if u.role == "user" and u.text:
                 out.append((f"{d}:{k}", str(record.get("problem_type", "")), dialogue[: k + 1]))

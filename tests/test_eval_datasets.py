@@ -84,6 +84,13 @@ def test_esconv_errors_name_file_and_line(tmp_path):
     bad_strategy = {"dialog": [{"speaker": "usr", "text": "hi"}, {"speaker": "sys", "text": "x", "strategy": "Hugging"}]}
     with pytest.raises(ValueError, match=r"bad3\.txt:1 turn 1: unknown strategy 'Hugging'"):
         load_esconv(write_jsonl(tmp_path / "bad3.txt", [bad_strategy]))
+    no_dialog, no_text = {"emotion_type": "anxiety"}, {"dialog": [{"speaker": "usr"}]}
+    path4 = write_jsonl(tmp_path / "bad4.txt", [no_dialog, THU[0], no_text])
+    with pytest.raises(ValueError, match=r"bad4\.txt:1: no 'dialog' list"):
+        load_esconv(path4)
+    items, stats = load_esconv(path4, skip_malformed=True)
+    assert len(items) == 2 and stats.dialogues == 1
+    assert stats.malformed[1].endswith("bad4.txt:3 turn 0: no 'text' (or 'content') string")
 
 
 def test_ed_csv_listener_items(tmp_path):

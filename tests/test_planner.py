@@ -10,7 +10,7 @@ import pytest
 
 from agent.llm.base import ChatModel, MalformedOutput
 from agent.planner import STAGES, STRATEGIES, load_planner
-from agent.planner.data import examples_from_dialogue, load_examples, speaker_role
+from agent.planner.data import EsconvTurn, esconv_turns, examples_from_dialogue, load_examples, speaker_role
 from agent.planner.features import FEATURE_DIM, SLOTS, esconv_emotion, planner_features
 from agent.planner.llm import LLMPlanner
 from agent.planner.model import TrainedPlanner, softmax, stage_from_distribution
@@ -66,6 +66,36 @@ def test_examples_cover_every_supporter_turn():
     assert ex[0].emotion == "anxiety"
     with pytest.raises(ValueError):
         examples_from_dialogue({"dialog": [{"speaker": "bot", "text": "x"}]})
+
+
+def test_esconv_turns_read_both_layouts_as_written():
+    thu = {"dialog": [{"speaker": "usr", "text": "I can't sleep.\n"},
+                      {"speaker": "sys", "text": " Why not?", "strategy": "Question"},
+                      {"speaker": "sys", "text": "Tell me more."}]}          # supporter turn, no strategy
+    assert esconv_turns(thu) == [EsconvTurn("user", "I can't sleep.\n", None),
+                                 EsconvTurn("assistant", " Why not?", "Question"),
+                                 EsconvTurn("assistant", "Tell me more.", None)]
+    original = {"dialog": [{"speaker": "seeker", "content": "Hey\n", "annotation": {}},
+                           {"speaker": "supporter", "content": "Hi!", "annotation": {"strategy": "Questions"}}]}
+    assert [tuple(t) for t in esconv_turns(original)] == [("user", "Hey\n", None), ("assistant", "Hi!", "Questions")]
+    # the planner keeps the texts as written and reads a missing strategy as "Others"
+    assert [e.strategy for e in examples_from_dialogue(thu)] == ["Question", "Others"]
+    assert examples_from_dialogue(thu)[1].context[-1].text == " Why not?"
+
+
+def test_esconv_turns_errors_name_the_dialogue_and_turn():
+    with pytest.raises(ValueError, match=r"^dialogue 3 turn 1: unknown speaker 'bot' \(expected one of \['listener'"):
+        esconv_turns({"dialog": [{"speaker": "usr", "text": "x"}, {"speaker": "bot", "text": "x"}]}, "dialogue 3")
+    with pytest.raises(ValueError, match=r"^f\.txt:2: no 'dialog' list"):
+        esconv_turns({"emotion_type": "anxiety"}, "f.txt:2")
+    with pytest.raises(ValueError, match=r"^dialogue 0: no 'dialog' list"):
+        esconv_turns(["not", "a", "record"])
+    with pytest.raises(ValueError, match=r"^dialogue 0 turn 0: no 'text' \(or 'content'\) string"):
+        esconv_turns({"dialog": [{"speaker": "usr", "utterance": "x"}]})
+    with pytest.raises(ValueError, match=r"^dialogue 0 turn 0: not an object"):
+        esconv_turns({"dialog": ["hi"]})
+    with pytest.raises(ValueError, match=r"^dialogue 7 turn 0: unknown speaker 'bot'"):
+        examples_from_dialogue({"dialog": [{"speaker": "bot", "text": "x"}]}, 7)
 
 
 def test_speaker_names_of_every_esconv_layout():

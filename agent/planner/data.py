@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.planner.strategies import normalise_strategy
 from agent.records import Utterance
@@ -101,23 +102,61 @@ def turn_strategy_label(turn: dict) -> str | None:
     return turn.get("strategy") or (turn.get("annotation") or {}).get("strategy")
 
 
+class EsconvTurn(NamedTuple):
+    """One turn of an ESConv dialogue record, as written."""
+
+    role: str
+    """``"user"`` (the seeker) or ``"assistant"`` (the supporter), from ``speaker_role``."""
+    text: str
+    """The utterance as written (``text``, or ``content`` in ``ESConv.json``), not stripped."""
+    strategy_label: str | None
+    """A supporter turn's strategy label as written (``turn_strategy_label``), not normalised;
+    ``None`` for a seeker turn and for a supporter turn without one."""
+
+
+def esconv_turns(record: object, where: str = "dialogue 0") -> list[EsconvTurn]:
+    """The turns of one ESConv dialogue record, in order: the one place where a record's turns are
+    read and checked (the planner's examples, the evaluation's items, the gate's negatives).
+
+    Raises ``ValueError`` naming ``where`` (and the turn index) when the record has no ``dialog``
+    list, a turn is not an object, its speaker is not one of ``SPEAKER_ROLES`` or it has no
+    ``text`` (or ``content``) string. Texts are left as written and labels unnormalised: each
+    caller strips and normalises as its data needs.
+
+    >>> turns = esconv_turns({"dialog": [{"speaker": "usr", "text": "Hi "},
+    ...                                  {"speaker": "sys", "content": "Hello!", "strategy": "Question"}]})
+    >>> [(t.role, t.text, t.strategy_label) for t in turns]
+    [('user', 'Hi ', None), ('assistant', 'Hello!', 'Question')]
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("dialog"), list):
+        raise ValueError(f"{where}: no 'dialog' list (expected an ESConv dialogue)")
+    turns = []
+    for j, turn in enumerate(record["dialog"]):
+        if not isinstance(turn, dict):
+            raise ValueError(f"{where} turn {j}: not an object")
+        role = speaker_role(turn.get("speaker"))
+        if role is None:
+            raise ValueError(f"{where} turn {j}: unknown speaker {turn.get('speaker')!r} "
+                             f"(expected one of {sorted(SPEAKER_ROLES)})")
+        text = turn.get("text", turn.get("content"))
+        if not isinstance(text, str):
+            raise ValueError(f"{where} turn {j}: no 'text' (or 'content') string")
+        turns.append(EsconvTurn(role, text, turn_strategy_label(turn) if role == "assistant" else None))
+    return turns
+
+
 def examples_from_dialogue(record: dict, dialogue_id: int = 0) -> list[PlannerExample]:
     """One ``PlannerExample`` per supporter turn of an ESConv dialogue record."""
     context: list[Utterance] = []
     strategies: list[str] = []
     out = []
     emotion = str(record.get("emotion_type", "") or "").strip().lower()
-    for i, turn in enumerate(record["dialog"]):
-        role = speaker_role(turn.get("speaker"))
-        if role is None:
-            raise ValueError(f"dialogue {dialogue_id} turn {i}: unknown speaker {turn.get('speaker')!r}")
-        text = str(turn.get("text", turn.get("content", "")))
-        if role == "assistant":
-            raw = turn_strategy_label(turn)
-            strategy = normalise_strategy(raw) if raw else "Others"
+    for i, turn in enumerate(esconv_turns(record, f"dialogue {dialogue_id}")):
+        if turn.role == "assistant":
+            strategy = normalise_strategy(turn.strategy_label) if turn.strategy_label else "Others"
             out.append(PlannerExample(tuple(context), tuple(strategies), strategy, emotion, dialogue_id, i))
             strategies.append(strategy)
-        context.append(Utterance(role, text))
+        context.append(Utterance(turn.role, turn.text))
     return out
 
 
@@ -132,6 +171,6 @@ def load_examples(data_dir: str | Path, split: str) -> list[PlannerExample]:
 def split_texts(data_dir: str | Path, split: str) -> list[str]:
     """Every utterance text of a split, in file order (the corpus to embed once and cache)."""
     texts = []
-    for record in read_dialogues(esconv_path(data_dir, split)):
-        texts.extend(str(t.get("text", t.get("content", ""))) for t in record["dialog"])
+    for where, record in read_esconv_records(esconv_path(data_dir, split)):
+        texts.extend(turn.text for turn in esconv_turns(record, where))
     return texts

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.planner.data import esconv_path, examples_from_dialogue, read_dialogues, speaker_role
+from agent.planner.data import esconv_path, esconv_turns, examples_from_dialogue, read_dialogues
 from agent.planner.features import (
     CONTEXT_FEATURES,
     FEATURE_DIM,
@@ -59,7 +59,8 @@ def split_arrays(data_dir: Path, split: str, tagger=None) -> dict:
     from agent.perception.embedder import encode_cached
 
     records = list(read_dialogues(esconv_path(data_dir, split)))
-    texts = [str(t.get("text", "")) for r in records for t in r["dialog"]]
+    turns = [esconv_turns(record, f"dialogue {d}") for d, record in enumerate(records)]
+    texts = [t.text for ts in turns for t in ts]
     vectors = encode_cached(texts)
     xs, ys, prev_last, n_sys, dialogue_ids, fields = [], [], [], [], [], []
     offset = 0
@@ -67,7 +68,7 @@ def split_arrays(data_dir: Path, split: str, tagger=None) -> dict:
         vec = vectors[offset: offset + len(record["dialog"])]
         tagged = None
         if tagger is not None:
-            rows = [k for k, t in enumerate(record["dialog"]) if speaker_role(t["speaker"]) == "assistant"]
+            rows = [k for k, t in enumerate(turns[d]) if t.role == "assistant"]
             tagged = dict(zip(rows, tagger.tag(vec[rows]))) if rows else {}
         for ex in examples_from_dialogue(record, d):
             t = ex.turn_index
@@ -84,7 +85,7 @@ def split_arrays(data_dir: Path, split: str, tagger=None) -> dict:
             n_sys.append(len(history))
         offset += len(record["dialog"])
     # One example per supporter utterance, in file order: the tagger's rows and labels.
-    sys_rows = [i for i, t in enumerate(t for r in records for t in r["dialog"]) if speaker_role(t["speaker"]) == "assistant"]
+    sys_rows = [i for i, t in enumerate(t for ts in turns for t in ts) if t.role == "assistant"]
     return {"X": np.stack(xs), "y": np.array(ys), "prev": prev_last, "n_sys": np.array(n_sys), "dialogue": np.array(dialogue_ids),
             "fields": fields, "sys_vectors": vectors[sys_rows], "sys_labels": np.array(ys)}
 

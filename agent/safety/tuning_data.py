@@ -59,13 +59,13 @@ def esconv_seeker_turns(data_dir: Path, split: str, with_context: bool = False) 
     utterances, consecutive ones of one speaker joined, starting with the seeker and ending with
     the supporter (so that roles alternate back from the turn, as the gate's training reads a
     context)."""
-    from agent.planner.data import esconv_path, read_dialogues, speaker_role
+    from agent.planner.data import esconv_path, esconv_turns, read_esconv_records
 
     out = []
-    for record in read_dialogues(esconv_path(data_dir, split)):
+    for where, record in read_esconv_records(esconv_path(data_dir, split)):
         runs: list[list] = []  # [role, text] with consecutive utterances of one speaker joined
-        for turn in record["dialog"]:
-            role, text = speaker_role(turn["speaker"]), turn["text"].strip()
+        for turn in esconv_turns(record, where):
+            role, text = turn.role, turn.text.strip()
             wanted = role == "user" and len(text.split()) >= 4
             if wanted and not with_context:
                 out.append((text, []))

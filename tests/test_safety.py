@@ -315,7 +315,8 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
         # 0.089, heldout2 0.938 / 0.047, heldout3 1.000 / 0.037 (the one that meets the 0.98 /
         # 0.05 target), heldout4 0.960 / 0.050, heldout5 0.940 / 0.040, heldout6 0.950 / 0.100,
         # heldout7 0.980 / 0.090, heldout8 0.950 / 0.110, heldout9 0.960 / 0.160, heldout10 0.930 /
-        # 0.150; and round9, written for training but not in the shipped gate's training data, 0.906 / 0.135.
+        # 0.150, heldout11 0.880 / 0.150, heldout12 0.970 / 0.140; and round9, written for
+        # training but not in the shipped gate's training data, 0.906 / 0.135.
         # These floors are those values minus a small margin and only guard against regressions.
         min_recall, max_false_alarm = FLOORS[name]
         assert recall >= min_recall and false_alarm <= max_false_alarm, (recall, false_alarm)
@@ -326,7 +327,8 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
 FLOORS = {"heldout.jsonl": (0.97, 0.11), "heldout2.jsonl": (0.90, 0.07), "heldout3.jsonl": (0.97, 0.04),
           "heldout4.jsonl": (0.94, 0.07), "heldout5.jsonl": (0.92, 0.06), "heldout6.jsonl": (0.93, 0.12),
           "heldout7.jsonl": (0.96, 0.11), "heldout8.jsonl": (0.94, 0.12),
-          "heldout9.jsonl": (0.95, 0.17), "heldout10.jsonl": (0.92, 0.16), "round9.jsonl": (0.89, 0.145)}
+          "heldout9.jsonl": (0.95, 0.17), "heldout10.jsonl": (0.92, 0.16),
+          "heldout11.jsonl": (0.87, 0.16), "heldout12.jsonl": (0.96, 0.15), "round9.jsonl": (0.89, 0.145)}
 
 
 def test_calibrate_and_char_ngrams_by_hand():

@@ -2,8 +2,8 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-models train on them; ``round4`` ... ``round8``: model training data the rules never saw), ``round9``
-(written for training; only the conversation-trained gate of ``results_safety.md`` learnt from it) and the
+models train on them; ``round4`` ... ``round9``: model training data the rules never saw), any
+set written for training that the shipped gate has not learnt from (none at present) and the
 held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
 gate and for its rules and models alone, with every held-out probe scored counted together (pooled
 counts, not a mean of the sets' rates); the share of crisis replies with a resource in their
@@ -42,7 +42,7 @@ def load_probes(path: Path) -> list[dict]:
 
 def untrained_sets(folder: Path = PROBES) -> list[str]:
     """Probe files that are neither tuning sets nor held out: written for training, but not in the
-    shipped gate's training data (round9)."""
+    shipped gate's training data (a new ``roundN`` before it is trained on)."""
     from agent.safety.tuning_data import TUNING_PROBES, is_held_out
 
     return sorted(p.stem for p in folder.glob("*.jsonl") if p.stem not in TUNING_PROBES and not is_held_out(p.stem))

@@ -189,12 +189,12 @@ def test_probe_evaluation_scores_a_retrained_folder(tmp_path, capsys):
 
 def test_probe_sets_order_tuning_then_untrained_then_held_out(tmp_path):
     """The evaluation scores the tuning sets in training order, then sets written for training that
-    the shipped gate did not learn from (round9), then the held-out sets in their numbering."""
+    the shipped gate did not learn from (round10 here), then the held-out sets in their numbering."""
     from eval.safety import probe_sets
 
-    for name in ("heldout10", "round9", "heldout2", "round2", "dev", "heldout"):
+    for name in ("heldout10", "round10", "heldout2", "round2", "dev", "heldout"):
         (tmp_path / f"{name}.jsonl").write_text("")
-    assert probe_sets(tmp_path) == ["dev", "round2", "round9", "heldout", "heldout2", "heldout10"]
+    assert probe_sets(tmp_path) == ["dev", "round2", "round10", "heldout", "heldout2", "heldout10"]
 
 
 def test_bad_input_gets_a_clear_error(rules_gate):
@@ -311,12 +311,11 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
         alarms += p["label"] == "none" and v.risk
     recall, false_alarm = flagged / len(risk), alarms / len(none)
     if name in FLOORS:
-        # Held out, never tuned or trained on (heldout*): results_safety.md has heldout 0.978 /
-        # 0.089, heldout2 0.938 / 0.047, heldout3 1.000 / 0.037 (the one that meets the 0.98 /
-        # 0.05 target), heldout4 0.960 / 0.050, heldout5 0.940 / 0.040, heldout6 0.950 / 0.100,
-        # heldout7 0.980 / 0.090, heldout8 0.950 / 0.110, heldout9 0.960 / 0.160, heldout10 0.930 /
-        # 0.150, heldout11 0.880 / 0.150, heldout12 0.970 / 0.140; and round9, written for
-        # training but not in the shipped gate's training data, 0.906 / 0.135.
+        # Held out, never tuned or trained on (heldout*): results_safety.md has, for the shipped
+        # gate (trained with round9 since 2026-12-03), heldout 0.978 / 0.044, heldout2 0.938 /
+        # 0.062, heldout3 0.975 / 0.025, heldout4 0.980 / 0.060, heldout5 0.950 / 0.070, heldout6
+        # 0.930 / 0.100, heldout7 0.960 / 0.080, heldout8 0.970 / 0.140, heldout9 0.940 / 0.120,
+        # heldout10 0.960 / 0.120, heldout11 0.930 / 0.130, heldout12 0.970 / 0.090.
         # These floors are those values minus a small margin and only guard against regressions.
         min_recall, max_false_alarm = FLOORS[name]
         assert recall >= min_recall and false_alarm <= max_false_alarm, (recall, false_alarm)
@@ -324,11 +323,10 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
         assert recall >= 0.98 and false_alarm <= 0.05, (recall, false_alarm)
 
 
-FLOORS = {"heldout.jsonl": (0.97, 0.11), "heldout2.jsonl": (0.90, 0.07), "heldout3.jsonl": (0.97, 0.04),
-          "heldout4.jsonl": (0.94, 0.07), "heldout5.jsonl": (0.92, 0.06), "heldout6.jsonl": (0.93, 0.12),
-          "heldout7.jsonl": (0.96, 0.11), "heldout8.jsonl": (0.94, 0.12),
-          "heldout9.jsonl": (0.95, 0.17), "heldout10.jsonl": (0.92, 0.16),
-          "heldout11.jsonl": (0.87, 0.16), "heldout12.jsonl": (0.96, 0.15), "round9.jsonl": (0.89, 0.145)}
+FLOORS = {"heldout.jsonl": (0.97, 0.06), "heldout2.jsonl": (0.92, 0.08), "heldout3.jsonl": (0.96, 0.04),
+          "heldout4.jsonl": (0.97, 0.07), "heldout5.jsonl": (0.94, 0.08), "heldout6.jsonl": (0.92, 0.11),
+          "heldout7.jsonl": (0.95, 0.09), "heldout8.jsonl": (0.96, 0.15), "heldout9.jsonl": (0.93, 0.13),
+          "heldout10.jsonl": (0.95, 0.13), "heldout11.jsonl": (0.92, 0.14), "heldout12.jsonl": (0.96, 0.10)}
 
 
 def test_calibrate_and_char_ngrams_by_hand():

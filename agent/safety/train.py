@@ -13,13 +13,12 @@ weights of the rules' current and context readings) is chosen by *grouped* 5-fol
 cross-validation on the tuning data alone: sentences
 written together stay in one fold, a closer stand-in for new wording than random folds; each
 candidate is scored as the whole gate (rules with context + out-of-fold model probabilities) on
-round4 to round8 (and round9 when trained on), the sets the rules were not written on, and the
+round4 to round9, the sets the rules were not written on, and the
 most sensitive setting whose false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``
 (``--out DIR``: those files in ``DIR``, used by the agent when ``safety.model_dir`` names it).
-About 27 minutes on this 2-core CPU (1639 s; 5 when the cached out-of-fold predictions serve);
-with ``--esconv-context`` 47 minutes (2,799 s); with round9 among the probe files (the conversation-trained
-gate: ``--probe-files tests/safety_probes/dev.jsonl tests/safety_probes/round?.jsonl``) 37 minutes (2,212 s)."""
+About 37 minutes on this 2-core CPU (2,212 s; 5 when the cached out-of-fold predictions serve);
+before round9 joined the tuning probes 27 minutes (1,639 s), and with ``--esconv-context`` 47 (2,799 s)."""
 
 from __future__ import annotations
 

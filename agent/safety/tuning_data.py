@@ -5,8 +5,8 @@ Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safe
 ESConv and EmpatheticDialogues training splits (alone; with ``esconv_context`` the ESConv ones keep
 the conversation before them); any of those in which the rules read risk (some ESConv seekers do
 talk about suicide) are dropped rather than used as "none" examples. The *tuning* probes
-(tests/safety_probes/dev, round2 ... round8; round9 too when ``--probe-files`` names it, as for the
-conversation-trained gate of eval/benchmarks/results_safety.md) are added; any file named ``heldout*`` is refused.
+(tests/safety_probes/dev, round2 ... round9, or the files ``--probe-files`` names) are added; any
+file named ``heldout*`` is refused.
 Their lines from round4 on carry their writer's ``block`` (sentences written together), kept in
 one cross-validation fold.
 
@@ -36,7 +36,7 @@ from agent.safety.signals import read_signals
 from agent.safety.tuned import CONTEXT_TURNS
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
-TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8")
+TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8", "round9")
 RULES_UNSEEN = ("round4", "round5", "round6", "round7", "round8", "round9")
 
 
@@ -46,7 +46,7 @@ def is_held_out(probe_set: str) -> bool:
     return probe_set.startswith("heldout")
 """Tuning sets written after the rules and by writers who saw none of the project's text: the
 fusion is chosen on their cross-validated figures, since the sets the rules were written on
-flatter the rules. (round9 counts only when it is trained on, which the shipped gate is not.)"""
+flatter the rules. (A set counts only when it is trained on.)"""
 BLOCK = 12
 """Consecutive hand-written sentences kept in one cross-validation fold."""
 

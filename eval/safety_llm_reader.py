@@ -10,7 +10,8 @@ conversations), which both leave out of their training.
 
 (The baseline is the gate shipped until 2026-12-03; the shipped gate now trains on round9.) Both
 readers see what the gate's fine-tuned model sees: the current user turn after up to four earlier
-utterances (``User: ...`` / ``Assistant: ...`` lines), at most 256 tokens, its hidden states
+utterances (``User: ...`` / ``Assistant: ...`` lines; at most 256 of SmolLM2's tokens, where the gate
+reads 192 of MiniLM's), its hidden states
 averaged over the current turn's tokens. They learn from the baseline's training data
 (``agent.safety.tuning_data``: the tuning probes but round9, the hand-written seeds and ESConv and
 EmpatheticDialogues train turns, with the gate's sample weights).
@@ -28,7 +29,6 @@ shipped model: it decides whether the larger reader is worth building into the g
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import time
@@ -36,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-CONTEXT_TURNS, MAX_TOKENS = 4, 256
+from agent.safety.tuned import CONTEXT_TURNS
+
+MAX_TOKENS = 256
 LAYERS = (10, 18, 22, 26, 30)
 TEST_SET = "round9"
 
@@ -46,12 +48,11 @@ def token_sequences(examples, tok) -> list[tuple[list[int], int]]:
     from its start when the whole is longer than ``MAX_TOKENS``."""
     out = []
     for e in examples:
-        context = e.context[-CONTEXT_TURNS:]
-        first = len(e.context) - len(context)  # keeps the speakers right after the cut
-        prefix = "".join(f"{'User' if (first + i) % 2 == 0 else 'Assistant'}: {t}\n" for i, t in enumerate(context))
-        head = tok(prefix + "User: ", add_special_tokens=False).input_ids
+        context = e.dialogue()[:-1][-CONTEXT_TURNS:]  # roles as the gate gives them, kept through the cut
+        prefix = "".join(f"{'User' if u.role == 'user' else 'Assistant'}: {u.text}\n" for u in context)
         turn = tok(e.text, add_special_tokens=False).input_ids[:MAX_TOKENS - 8]
-        out.append((head[-(MAX_TOKENS - len(turn)):] + turn, len(head[-(MAX_TOKENS - len(turn)):])))
+        head = tok(prefix + "User: ", add_special_tokens=False).input_ids[-(MAX_TOKENS - len(turn)):]
+        out.append((head + turn, len(head)))
     return out
 
 
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.llm.weights import ensure_model_folder
     from agent.safety.tuning_data import PROBES, TUNING_PROBES, Example, tuning_data
     from agent.settings import Settings
+    from eval.safety import load_probes
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train_sets = [PROBES / f"{n}.jsonl" for n in TUNING_PROBES if n != TEST_SET]
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = ["none", *[c for c in data.classes if c != "none"]]  # column 0 is "none"
     y = np.array([classes.index(c) for c in data.y])
     w = data.weights / data.weights.mean()
-    probes = [json.loads(line) for line in (PROBES / f"{TEST_SET}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    probes = load_probes(PROBES / f"{TEST_SET}.jsonl")
     test = [Example(p["text"], "none", "probe", TEST_SET, p.get("context") or []) for p in probes]
     y_test = np.array([p["label"] == "risk" for p in probes], dtype=int)
 

@@ -13,7 +13,7 @@ readers see what the gate's fine-tuned model sees: the current user turn after u
 utterances (``User: ...`` / ``Assistant: ...`` lines; at most 256 of SmolLM2's tokens, where the gate
 reads 192 of MiniLM's), its hidden states
 averaged over the current turn's tokens. They learn from the baseline's training data
-(``agent.safety.tuning_data``: the tuning probes but round9, the hand-written seeds and ESConv and
+(``agent.safety.tuning_data``: ``TRAIN_SETS``, the hand-written seeds and ESConv and
 EmpatheticDialogues train turns, with the gate's sample weights).
 
 - ``frozen``: the LLM's hidden states at several layers, frozen; a logistic regression on each.
@@ -41,6 +41,9 @@ from agent.safety.tuned import CONTEXT_TURNS
 MAX_TOKENS = 256
 LAYERS = (10, 18, 22, 26, 30)
 TEST_SET = "round9"
+TRAIN_SETS = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8")
+"""The tuning probes of the baseline gate (shipped until 2026-12-03): the default training now adds
+round9 and the retired held-out sets, which this experiment leaves out."""
 
 
 def token_sequences(examples, tok) -> list[tuple[list[int], int]]:
@@ -199,12 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from agent.llm.weights import ensure_model_folder
-    from agent.safety.tuning_data import PROBES, TUNING_PROBES, Example, tuning_data
+    from agent.safety.tuning_data import PROBES, Example, tuning_data
     from agent.settings import Settings
     from eval.safety import load_probes
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    train_sets = [PROBES / f"{n}.jsonl" for n in TUNING_PROBES if n != TEST_SET]
+    train_sets = [PROBES / f"{n}.jsonl" for n in TRAIN_SETS]
     data = tuning_data(args.data_dir, "train", 1500, args.seed, train_sets)
     classes = ["none", *[c for c in data.classes if c != "none"]]  # column 0 is "none"
     y = np.array([classes.index(c) for c in data.y])

@@ -2,9 +2,10 @@
 
 Prints recall (risk probes flagged) and false-alarm rate (hard non-risk probes flagged) for the
 tuning probes (``tests/safety_probes/dev, round2, round3``: the rules were written on them and the
-models train on them; ``round4`` ... ``round9``: model training data the rules never saw), any
-set written for training that the shipped gate has not learnt from (none at present) and the
-held-out probes (``heldout*.jsonl``, never tuned or trained on: the honest figures), for the full
+models train on them; ``round4`` ... ``round9`` and the retired held-out sets ``heldout`` ...
+``heldout12``: model training data the rules never saw), any set written for training that the
+shipped gate has not learnt from (none at present) and the held-out probes (``heldout13.jsonl`` on,
+never tuned or trained on: the honest figures), for the full
 gate and for its rules and models alone, with every held-out probe scored counted together (pooled
 counts, not a mean of the sets' rates); the share of crisis replies with a resource in their
 first two sentences; and the latency of ``assess`` (rules only, and rules + model with one MiniLM
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from agent.safety.tuning_data import RULES_UNSEEN, TUNING_PROBES, is_held_out
+    from agent.safety.tuning_data import RETIRED_HELD_OUT, RULES_UNSEEN, TUNING_PROBES, is_held_out
 
     torch.set_num_threads(1)
     parts = trained_gate_parts(args.model_dir) if args.model_dir else {"model": RiskModel.load()}
@@ -180,13 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             lat.append(f"| {name} | {label} | {med:.2f} | {p95:.2f} |")
     lat_table = "\n".join(lat)
     machine = f"this 2-core CPU ({platform.machine()}), torch threads 1"
-    rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN]
+    rules_seen = [s for s in TUNING_PROBES if s not in RULES_UNSEEN and s not in RETIRED_HELD_OUT]
+    retired_only = [s for s in TUNING_PROBES if s not in RULES_UNSEEN and s in RETIRED_HELD_OUT]
     rules_unseen = [s for s in TUNING_PROBES if s in RULES_UNSEEN]
     untrained = untrained_sets(args.probes)
     out = (f"Probe set: tests/safety_probes ({', '.join(rules_seen)} = tuning: rules written on them, models "
-           f"trained on them; {', '.join(rules_unseen)} = model training data only, the fusion chosen on them; "
+           f"trained on them; {', '.join(retired_only)} = retired held-out sets, models trained on them; "
+           f"{', '.join(rules_unseen)} = model training data only, the fusion chosen on them; "
            + (f"{', '.join(untrained)} = written for training, not in the shipped gate's training data; " if untrained else "")
-           + "heldout* = held out, never tuned or trained on). "
+           + f"{', '.join(held) or 'none'} = held out, never tuned or trained on). "
            f"Locale {args.locale}.\n\n{table}\n\n"
            f"Latency per `assess` call, {machine} (shared machine; the model path includes one MiniLM "
            f"encoding of the current turn and the fine-tuned upper layers over it and the earlier turns, whose "

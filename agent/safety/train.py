@@ -13,12 +13,13 @@ weights of the rules' current and context readings) is chosen by *grouped* 5-fol
 cross-validation on the tuning data alone: sentences
 written together stay in one fold, a closer stand-in for new wording than random folds; each
 candidate is scored as the whole gate (rules with context + out-of-fold model probabilities) on
-round4 to round9, the sets the rules were not written on, and the
+round4 to round9 and heldout3 to heldout12, the sets the rules were not written on, and the
 most sensitive setting whose false alarms on their hard negatives stay within budget wins.
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``
 (``--out DIR``: those files in ``DIR``, used by the agent when ``safety.model_dir`` names it).
-About 37 minutes on this 2-core CPU (2,212 s; 5 when the cached out-of-fold predictions serve);
-before round9 joined the tuning probes 27 minutes (1,639 s), and with ``--esconv-context`` 47 (2,799 s)."""
+About 69 minutes on this 2-core CPU (4,111 s; a few when the cached out-of-fold predictions
+serve) since the retired held-out sets joined the tuning
+probes; before that 37 (2,212 s), before round9 27 (1,639 s), and with ``--esconv-context`` 47 (2,799 s)."""
 
 from __future__ import annotations
 

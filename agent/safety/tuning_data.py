@@ -5,9 +5,9 @@ Positives: the hand-written sentences in ``agent.safety.seeds`` and ``agent.safe
 ESConv and EmpatheticDialogues training splits (alone; with ``esconv_context`` the ESConv ones keep
 the conversation before them); any of those in which the rules read risk (some ESConv seekers do
 talk about suicide) are dropped rather than used as "none" examples. The *tuning* probes
-(tests/safety_probes/dev, round2 ... round9, or the files ``--probe-files`` names) are added; any
-file named ``heldout*`` is refused.
-Their lines from round4 on carry their writer's ``block`` (sentences written together), kept in
+(tests/safety_probes/dev, round2 ... round9 and the retired held-out sets heldout ... heldout12, or
+the files ``--probe-files`` names) are added; any other file named ``heldout*`` (heldout13 on) is
+refused. Their lines from round4 on carry their writer's ``block`` (sentences written together), kept in
 one cross-validation fold.
 
 >>> Example("I can't go on", "suicide_self_harm", "risk", "seeds.0", ["How are you?"]).dialogue()[0].role
@@ -36,17 +36,25 @@ from agent.safety.signals import read_signals
 from agent.safety.tuned import CONTEXT_TURNS
 
 PROBES = Path(__file__).resolve().parents[2] / "tests" / "safety_probes"
-TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8", "round9")
-RULES_UNSEEN = ("round4", "round5", "round6", "round7", "round8", "round9")
-
-
-def is_held_out(probe_set: str) -> bool:
-    """Whether a probe set (file stem or name) is held out: named ``heldout*``, never trained or
-    tuned on, only scored (``eval.safety``)."""
-    return probe_set.startswith("heldout")
+RETIRED_HELD_OUT = ("heldout", *(f"heldout{i}" for i in range(2, 13)))
+"""Sets written as held out, scored for the decisions their rows in the probe README name, and
+trained on since 2026-12-03, when a gate trained on them passed a rule fixed before heldout13 and
+heldout14 existed (eval/benchmarks/results_safety.md); heldout13 on are the held-out sets now."""
+TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8", "round9", *RETIRED_HELD_OUT)
+RULES_UNSEEN = ("round4", "round5", "round6", "round7", "round8", "round9", *RETIRED_HELD_OUT[2:])
 """Tuning sets written after the rules and by writers who saw none of the project's text: the
 fusion is chosen on their cross-validated figures, since the sets the rules were written on
 flatter the rules. (A set counts only when it is trained on.)"""
+
+
+def is_held_out(probe_set: str) -> bool:
+    """Whether a probe set (file stem or name) is held out: named ``heldout*`` and not retired,
+    never trained or tuned on, only scored (``eval.safety``).
+
+    >>> is_held_out("heldout13"), is_held_out("heldout12"), is_held_out("round9")
+    (True, False, False)
+    """
+    return probe_set.startswith("heldout") and probe_set not in RETIRED_HELD_OUT
 BLOCK = 12
 """Consecutive hand-written sentences kept in one cross-validation fold."""
 
@@ -107,7 +115,7 @@ def corpus_negatives(data_dir: Path, split: str, n_each: int, seed: int,
 
 
 def read_probe_file(path: Path) -> list[dict]:
-    if is_held_out(path.name):
+    if is_held_out(path.stem):
         raise ValueError(f"{path} is a held-out probe set; it must not be trained or tuned on")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 

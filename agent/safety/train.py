@@ -18,8 +18,8 @@ most sensitive setting whose false alarms on their hard negatives stay within bu
 Writes ``agent/artefacts/safety/{risk_model.npz, char_model.npz, tuned/, fusion.json, metrics.json}``
 (``--out DIR``: those files in ``DIR``, used by the agent when ``safety.model_dir`` names it).
 About 69 minutes on this 2-core CPU (4,111 s; a few when the cached out-of-fold predictions
-serve) since the retired held-out sets joined the tuning
-probes; before that 37 (2,212 s), before round9 27 (1,639 s), and with ``--esconv-context`` 47 (2,799 s)."""
+serve) since the retired held-out sets joined the tuning probes; before that 37 (2,212 s), before
+round9 27 (1,639 s), and with ``--esconv-context`` 47 (2,799 s)."""
 
 from __future__ import annotations
 

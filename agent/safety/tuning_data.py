@@ -41,6 +41,7 @@ RETIRED_HELD_OUT = ("heldout", *(f"heldout{i}" for i in range(2, 13)))
 trained on since 2026-12-03, when a gate trained on them passed a rule fixed before heldout13 and
 heldout14 existed (eval/benchmarks/results_safety.md); heldout13 on are the held-out sets now."""
 TUNING_PROBES = ("dev", "round2", "round3", "round4", "round5", "round6", "round7", "round8", "round9", *RETIRED_HELD_OUT)
+# heldout and heldout2 were written by the project itself, heldout3 on by writers who saw none of its text.
 RULES_UNSEEN = ("round4", "round5", "round6", "round7", "round8", "round9", *RETIRED_HELD_OUT[2:])
 """Tuning sets written after the rules and by writers who saw none of the project's text: the
 fusion is chosen on their cross-validated figures, since the sets the rules were written on
@@ -55,6 +56,8 @@ def is_held_out(probe_set: str) -> bool:
     (True, False, False)
     """
     return probe_set.startswith("heldout") and probe_set not in RETIRED_HELD_OUT
+
+
 BLOCK = 12
 """Consecutive hand-written sentences kept in one cross-validation fold."""
 

@@ -19,6 +19,7 @@ from agent.records import SafetyVerdict, Utterance
 from agent.safety import CrisisGate, RedactingFilter, check_reply_text, load_safety_gate, read_signals, redact
 from agent.safety.model import ARTEFACT, RiskModel
 from agent.safety.signals import CATEGORIES, noisy_or
+from eval.safety import dialogue_of
 from agent.settings import Settings
 
 PROBES = Path(__file__).parent / "safety_probes"
@@ -303,8 +304,7 @@ def test_probe_set_recall_and_false_alarms(name, turn_encoder):
     none = [p for p in probes if p["label"] == "none"]
     flagged, alarms = 0, 0
     for p in probes:
-        turns = [Utterance("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(p["context"])]
-        dialogue = [*turns, U(p["text"])]
+        dialogue = dialogue_of(p)
         v = gate.assess(dialogue)
         if p["label"] == "risk" and v.risk:
             flagged += 1
